@@ -1,0 +1,38 @@
+// Who owns a socket inode. The aggregator asks during the dump (cache only,
+// cheap) and once after it for the inodes it could not place; procfs/
+// implements it over /proc, tests substitute it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+namespace tcpstate {
+
+using OwnerId = uint32_t;
+// A socket no process can hold (TIME_WAIT, NEW_SYN_RECV, orphans).
+inline constexpr OwnerId kOwnerNone = 0xffffffffU;
+// A socket with an owner we could not identify.
+inline constexpr OwnerId kOwnerUnknown = 0xfffffffeU;
+
+struct OwnerInfo {
+  int32_t pid = 0;
+  std::string name;  // label value: valid UTF-8, grouped by config
+};
+
+class OwnerDirectory {
+ public:
+  virtual ~OwnerDirectory() = default;
+  // Start of a poll: forget owners that exited or were replaced.
+  virtual void BeginPoll() = 0;
+  // Cache lookup, no I/O. Marks the inode as still alive.
+  virtual std::optional<OwnerId> Lookup(uint32_t inode) = 0;
+  // Finds the owners of `inodes` (all Lookup misses); may scan /proc.
+  virtual void Resolve(std::span<const uint32_t> inodes) = 0;
+  // End of a poll: drop cache entries for sockets that are gone.
+  virtual void EndPoll() = 0;
+  virtual const OwnerInfo& Owner(OwnerId id) const = 0;
+};
+
+}  // namespace tcpstate

@@ -1,0 +1,291 @@
+#include "aggregate/poll_aggregator.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "netlink/tcp_state.h"
+
+namespace tcpstate {
+namespace {
+
+constexpr const char* kProcessNone = "(none)";
+constexpr const char* kProcessUnknown = "(unknown)";
+constexpr const char* kProcessOther = "(other)";
+
+uint64_t PortCountKey(uint8_t state, Direction direction, PortKey port) {
+  return uint64_t{state} << 20 | uint64_t{static_cast<uint8_t>(direction)} << 18 |
+         port;
+}
+uint64_t ProcessKey(OwnerId owner, uint8_t state) {
+  return uint64_t{owner} << 8 | state;
+}
+uint64_t CloseWaitKey(OwnerId owner, Direction direction, PortKey port) {
+  return uint64_t{owner} << 24 |
+         uint64_t{static_cast<uint8_t>(direction)} << 20 | port;
+}
+
+// FNV-1a over the destination tuple: 64 bits make collisions negligible at
+// the map sizes we cap at, and the map stays 16 bytes an entry.
+uint64_t DestinationHash(const SocketRecord& r) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      h ^= p[i];
+      h *= 1099511628211ULL;
+    }
+  };
+  const size_t addr_len = r.family == 2 /* AF_INET */ ? 4 : 16;
+  mix(&r.family, 1);
+  mix(r.local_addr.data(), addr_len);
+  mix(r.remote_addr.data(), addr_len);
+  const uint8_t port[2] = {static_cast<uint8_t>(r.remote_port >> 8),
+                           static_cast<uint8_t>(r.remote_port)};
+  mix(port, 2);
+  return h;
+}
+
+// Keeps the `limit` keys with the largest totals (ties: smaller key first).
+template <typename Key>
+std::set<Key> TopKeys(const std::map<Key, uint64_t>& totals, uint32_t limit) {
+  std::vector<std::pair<Key, uint64_t>> ranked(totals.begin(), totals.end());
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.second > b.second;
+  });
+  std::set<Key> kept;
+  for (size_t i = 0; i < ranked.size() && i < limit; ++i) {
+    kept.insert(ranked[i].first);
+  }
+  return kept;
+}
+
+}  // namespace
+
+PollAggregator::PollAggregator(const Config& config, PortRange ephemeral,
+                               OwnerDirectory* owners,
+                               CloseWaitTracker& tracker, int64_t now_ms)
+    : config_(config),
+      ephemeral_(ephemeral),
+      owners_(owners),
+      tracker_(tracker),
+      now_ms_(now_ms),
+      classifier_(config.ports.include, ephemeral) {}
+
+void PollAggregator::BeginAttempt() {
+  classifier_ = PortClassifier(config_.ports.include, ephemeral_);
+  by_state_.fill(0);
+  total_ = 0;
+  port_counts_.clear();
+  process_counts_.clear();
+  close_wait_.clear();
+  listeners_.clear();
+  destinations_.clear();
+  pending_.clear();
+  tracker_.Begin();
+  if (owners_ != nullptr) owners_->BeginPoll();
+}
+
+void PollAggregator::OnRecord(const SocketRecord& record) {
+  ++total_;
+  ++by_state_[record.state];
+  if (record.state == kListen) {
+    classifier_.AddListeningPort(record.local_port);
+    auto& listener = listeners_[record.local_port];
+    listener.queue += record.rqueue;
+    listener.backlog += record.wqueue;
+  }
+  const auto [direction, port] = classifier_.Classify(record);
+  ++port_counts_[PortCountKey(record.state, direction, port)];
+  if (direction == Direction::kOutbound && record.state != kListen) {
+    TrackDestination(record, port);
+  }
+
+  const bool is_close_wait = record.state == kCloseWait;
+  const bool attributed =
+      record.state < 32 && (config_.processes.states & StateBit(record.state));
+  if (!is_close_wait && !(attributed && owners_ != nullptr)) return;
+
+  const int64_t first_seen =
+      is_close_wait ? tracker_.Observe(record.cookie, now_ms_) : 0;
+  OwnerId owner = kOwnerUnknown;
+  if (owners_ == nullptr) {
+    owner = kOwnerUnknown;
+  } else if (record.inode == 0) {
+    owner = kOwnerNone;
+  } else if (auto cached = owners_->Lookup(record.inode)) {
+    owner = *cached;
+  } else {
+    pending_.push_back(
+        {record.inode, record.state, direction, port, first_seen});
+    return;
+  }
+  AddOwned(owner, record.state, direction, port, first_seen);
+}
+
+void PollAggregator::AddOwned(OwnerId owner, uint8_t state, Direction direction,
+                              PortKey port, int64_t first_seen_ms) {
+  const bool attributed =
+      owners_ != nullptr && state < 32 &&
+      (config_.processes.states & StateBit(state));
+  if (attributed) ++process_counts_[ProcessKey(owner, state)];
+  if (state != kCloseWait) return;
+  auto& group = close_wait_[CloseWaitKey(owner, direction, port)];
+  if (group.sockets == 0) {
+    group.oldest_first_seen_ms = first_seen_ms;
+    group.aged.assign(config_.close_wait.age_thresholds.size(), 0);
+  }
+  ++group.sockets;
+  group.oldest_first_seen_ms = std::min(group.oldest_first_seen_ms, first_seen_ms);
+  const int64_t age_ms = now_ms_ - first_seen_ms;
+  for (size_t i = 0; i < config_.close_wait.age_thresholds.size(); ++i) {
+    const int64_t threshold_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            config_.close_wait.age_thresholds[i])
+            .count();
+    if (age_ms >= threshold_ms) ++group.aged[i];
+  }
+}
+
+void PollAggregator::TrackDestination(const SocketRecord& record, PortKey port) {
+  const uint64_t key = DestinationHash(record);
+  auto it = destinations_.find(key);
+  if (it == destinations_.end()) {
+    if (destinations_.size() >= config_.outbound.max_destinations) return;
+    it = destinations_.emplace(key, Destination{0, port}).first;
+  }
+  ++it->second.sockets;
+}
+
+SocketTable PollAggregator::Finish() {
+  if (owners_ != nullptr) {
+    std::vector<uint32_t> inodes;
+    inodes.reserve(pending_.size());
+    for (const auto& p : pending_) inodes.push_back(p.inode);
+    if (!inodes.empty()) owners_->Resolve(inodes);
+    for (const auto& p : pending_) {
+      const OwnerId owner = owners_->Lookup(p.inode).value_or(kOwnerUnknown);
+      AddOwned(owner, p.state, p.direction, p.port, p.first_seen_ms);
+    }
+    owners_->EndPoll();
+  }
+  pending_.clear();
+  tracker_.Commit();
+
+  SocketTable table;
+  table.by_state = by_state_;
+  table.total = total_;
+  table.processes_enabled = owners_ != nullptr;
+  table.pid_label = config_.processes.pid_label;
+  table.age_thresholds = config_.close_wait.age_thresholds;
+
+  // Port cap: the busiest ports keep their number, the rest become "other".
+  std::map<PortKey, uint64_t> port_totals;
+  for (const auto& [key, count] : port_counts_) {
+    const PortKey port = static_cast<PortKey>(key & 0x3ffff);
+    if (port < kPortEphemeral) port_totals[port] += count;
+  }
+  const auto kept_ports = TopKeys(port_totals, config_.ports.max_distinct);
+  table.folded_ports = port_totals.size() - kept_ports.size();
+  auto port_label = [&](PortKey port) -> std::string {
+    if (port == kPortEphemeral) return "ephemeral";
+    if (port == kPortOther || !kept_ports.contains(port)) return "other";
+    return std::to_string(port);
+  };
+
+  // Process cap, on the (name[, pid]) label values.
+  using ProcessLabel = std::pair<std::string, std::string>;
+  auto owner_label = [&](OwnerId owner) -> ProcessLabel {
+    if (owner == kOwnerNone) return {kProcessNone, ""};
+    if (owner == kOwnerUnknown || owners_ == nullptr) return {kProcessUnknown, ""};
+    const OwnerInfo& info = owners_->Owner(owner);
+    return {info.name,
+            config_.processes.pid_label ? std::to_string(info.pid) : ""};
+  };
+  std::map<ProcessLabel, uint64_t> process_totals;
+  for (const auto& [key, count] : process_counts_) {
+    const auto owner = static_cast<OwnerId>(key >> 8);
+    if (owner == kOwnerNone || owner == kOwnerUnknown) continue;
+    process_totals[owner_label(owner)] += count;
+  }
+  for (const auto& [key, group] : close_wait_) {
+    const auto owner = static_cast<OwnerId>(key >> 24);
+    if (owner == kOwnerNone || owner == kOwnerUnknown) continue;
+    process_totals.try_emplace(owner_label(owner), 0);
+  }
+  const auto kept_processes =
+      TopKeys(process_totals, config_.processes.max_distinct);
+  table.folded_processes = process_totals.size() - kept_processes.size();
+  auto process_label = [&](OwnerId owner) -> ProcessLabel {
+    ProcessLabel label = owner_label(owner);
+    if (owner == kOwnerNone || owner == kOwnerUnknown) return label;
+    if (!kept_processes.contains(label)) return {kProcessOther, ""};
+    return label;
+  };
+
+  // Merge into final series; std::map keeps the output order stable.
+  std::map<std::tuple<uint8_t, Direction, std::string>, uint64_t> ports;
+  for (const auto& [key, count] : port_counts_) {
+    ports[{static_cast<uint8_t>(key >> 20),
+           static_cast<Direction>((key >> 18) & 1),
+           port_label(static_cast<PortKey>(key & 0x3ffff))}] += count;
+  }
+  for (const auto& [k, count] : ports) {
+    table.ports.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
+  }
+
+  std::map<std::tuple<std::string, std::string, uint8_t>, uint64_t> processes;
+  for (const auto& [key, count] : process_counts_) {
+    auto [name, pid] = process_label(static_cast<OwnerId>(key >> 8));
+    processes[{name, pid, static_cast<uint8_t>(key & 0xff)}] += count;
+  }
+  for (const auto& [k, count] : processes) {
+    table.processes.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
+  }
+
+  std::map<std::tuple<std::string, std::string, Direction, std::string>,
+           CloseWaitGroup>
+      close_wait;
+  for (const auto& [key, group] : close_wait_) {
+    auto [name, pid] = process_label(static_cast<OwnerId>(key >> 24));
+    auto& merged = close_wait[{name, pid,
+                               static_cast<Direction>((key >> 20) & 1),
+                               port_label(static_cast<PortKey>(key & 0xfffff))}];
+    if (merged.sockets == 0) {
+      merged = group;
+      continue;
+    }
+    merged.sockets += group.sockets;
+    merged.oldest_first_seen_ms =
+        std::min(merged.oldest_first_seen_ms, group.oldest_first_seen_ms);
+    for (size_t i = 0; i < merged.aged.size(); ++i) merged.aged[i] += group.aged[i];
+  }
+  for (const auto& [k, group] : close_wait) {
+    table.close_wait.push_back(
+        {std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k),
+         group.sockets,
+         static_cast<double>(now_ms_ - group.oldest_first_seen_ms) / 1000.0,
+         group.aged});
+  }
+
+  std::map<std::string, Listener> listeners;
+  for (const auto& [port, listener] : listeners_) {
+    auto& merged = listeners[port_label(classifier_.Filter(port))];
+    merged.queue += listener.queue;
+    merged.backlog += listener.backlog;
+  }
+  for (const auto& [port, listener] : listeners) {
+    table.listeners.push_back({port, listener.queue, listener.backlog});
+  }
+
+  std::map<std::string, uint64_t> outbound;
+  for (const auto& [key, destination] : destinations_) {
+    auto& max = outbound[port_label(destination.port)];
+    max = std::max<uint64_t>(max, destination.sockets);
+  }
+  for (const auto& [port, max] : outbound) table.outbound.push_back({port, max});
+  return table;
+}
+
+}  // namespace tcpstate

@@ -1,0 +1,80 @@
+// Aggregates the socket table while the dump streams in: memory grows with
+// the number of distinct series (and tracked CLOSE_WAIT sockets), never with
+// the number of sockets. Sockets whose owner is not cached yet wait in a
+// compact list until the one /proc look-up after the dump.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <unordered_map>
+#include <vector>
+
+#include "aggregate/close_wait_tracker.h"
+#include "aggregate/owner_directory.h"
+#include "aggregate/port_classifier.h"
+#include "aggregate/socket_table.h"
+#include "config/config.h"
+#include "netlink/tcp_table_reader.h"
+
+namespace tcpstate {
+
+class PollAggregator : public TableSink {
+ public:
+  // `owners` may be null: no process attribution. `tracker` outlives polls.
+  PollAggregator(const Config& config, PortRange ephemeral,
+                 OwnerDirectory* owners, CloseWaitTracker& tracker,
+                 int64_t now_ms);
+
+  void BeginAttempt() override;
+  void OnRecord(const SocketRecord& record) override;
+
+  // Resolves pending owners, applies the caps and returns the final table.
+  // Call once, after a successful read.
+  SocketTable Finish();
+
+  size_t pending_owner_lookups() const { return pending_.size(); }
+
+ private:
+  struct Pending {
+    uint32_t inode;
+    uint8_t state;
+    Direction direction;
+    PortKey port;
+    int64_t first_seen_ms;  // CLOSE_WAIT only
+  };
+  struct CloseWaitGroup {
+    uint64_t sockets = 0;
+    int64_t oldest_first_seen_ms = 0;
+    std::vector<uint64_t> aged;
+  };
+  struct Listener {
+    uint64_t queue = 0;
+    uint64_t backlog = 0;
+  };
+  struct Destination {
+    uint32_t sockets = 0;
+    PortKey port = 0;
+  };
+
+  void AddOwned(OwnerId owner, uint8_t state, Direction direction, PortKey port,
+                int64_t first_seen_ms);
+  void TrackDestination(const SocketRecord& record, PortKey port);
+
+  const Config& config_;
+  PortRange ephemeral_;
+  OwnerDirectory* owners_;
+  CloseWaitTracker& tracker_;
+  int64_t now_ms_;
+
+  PortClassifier classifier_;
+  std::array<uint64_t, 256> by_state_{};
+  uint64_t total_ = 0;
+  std::unordered_map<uint64_t, uint64_t> port_counts_;     // state|dir|port
+  std::unordered_map<uint64_t, uint64_t> process_counts_;  // owner|state
+  std::unordered_map<uint64_t, CloseWaitGroup> close_wait_;  // owner|dir|port
+  std::map<uint16_t, Listener> listeners_;
+  std::unordered_map<uint64_t, Destination> destinations_;
+  std::vector<Pending> pending_;
+};
+
+}  // namespace tcpstate

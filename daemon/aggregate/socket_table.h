@@ -1,0 +1,65 @@
+// The immutable result of one successful sock_diag poll, with every label
+// value final (caps applied). Rendering reads it; nothing writes it.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "aggregate/port_classifier.h"
+
+namespace tcpstate {
+
+struct PortSeries {
+  uint8_t state;
+  Direction direction;
+  std::string port;
+  uint64_t sockets;
+};
+
+struct ProcessSeries {
+  std::string process;
+  std::string pid;  // empty unless the pid label is enabled
+  uint8_t state;
+  uint64_t sockets;
+};
+
+struct CloseWaitSeries {
+  std::string process;
+  std::string pid;
+  Direction direction;
+  std::string port;
+  uint64_t sockets;
+  double oldest_age_seconds;
+  std::vector<uint64_t> aged_sockets;  // one per configured age threshold
+};
+
+struct ListenSeries {
+  std::string port;
+  uint64_t queue;
+  uint64_t backlog;
+};
+
+struct OutboundSeries {
+  std::string port;
+  uint64_t max_local_ports;
+};
+
+struct SocketTable {
+  std::array<uint64_t, 256> by_state{};
+  uint64_t total = 0;
+  std::vector<PortSeries> ports;
+  bool processes_enabled = false;
+  bool pid_label = false;
+  std::vector<ProcessSeries> processes;
+  std::vector<std::chrono::seconds> age_thresholds;
+  std::vector<CloseWaitSeries> close_wait;
+  std::vector<ListenSeries> listeners;
+  std::vector<OutboundSeries> outbound;
+  uint64_t folded_ports = 0;
+  uint64_t folded_processes = 0;
+};
+
+}  // namespace tcpstate

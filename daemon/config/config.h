@@ -1,0 +1,70 @@
+// The daemon's settings: a passive struct. config_loader.cpp fills it from
+// YAML; defaults here match config/tcpstate_exporter.yml.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace tcpstate {
+
+// Port 9930 sits in the Prometheus exporter range; see docs/configuration.md
+// for why this number.
+inline constexpr const char* kDefaultListenAddress = ":9930";
+
+struct PortRange {
+  uint16_t low = 0;
+  uint16_t high = 0;
+};
+
+struct ProcessGroup {
+  std::string name;
+  std::string pattern;
+  std::shared_ptr<const std::regex> regex;  // compiled `pattern`
+};
+
+struct Config {
+  struct Web {
+    std::string listen_address = kDefaultListenAddress;
+    uint32_t max_connections = 8;  // concurrent HTTP requests (server threads)
+    std::chrono::milliseconds request_timeout{10'000};
+  } web;
+
+  struct Poll {
+    std::chrono::milliseconds interval{15'000};
+    uint32_t netlink_dump_retries = 3;
+  } poll;
+
+  std::string proc_root = "/proc";
+
+  struct Ports {
+    std::vector<PortRange> include;  // empty: every port may be a label value
+    uint32_t max_distinct = 100;
+  } ports;
+
+  struct Processes {
+    bool enabled = true;
+    uint32_t states = 0xffffffffU;  // bitmask of TcpState bits attributed
+    bool pid_label = false;
+    uint32_t max_distinct = 50;
+    std::vector<ProcessGroup> groups;
+  } processes;
+
+  struct CloseWait {
+    std::vector<std::chrono::seconds> age_thresholds{
+        std::chrono::seconds(300), std::chrono::seconds(1800),
+        std::chrono::seconds(3600)};
+    uint32_t max_tracked = 1'000'000;
+  } close_wait;
+
+  struct Outbound {
+    uint32_t max_destinations = 1'000'000;
+  } outbound;
+
+  std::string log_level = "info";
+};
+
+}  // namespace tcpstate

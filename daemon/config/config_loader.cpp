@@ -1,0 +1,342 @@
+#include "config/config_loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <limits>
+#include <set>
+
+#include "netlink/tcp_state.h"
+
+namespace tcpstate {
+namespace {
+
+// Thrown inside the loader only, turned into an Error at its boundary.
+struct ConfigError {
+  std::string message;
+};
+
+[[noreturn]] void Fail(const std::string& path, const std::string& what) {
+  throw ConfigError{(path.empty() ? std::string("(top level)") : path) + ": " + what};
+}
+
+std::string Join(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
+void ExpectMap(const YAML::Node& node, const std::string& path,
+               std::initializer_list<const char*> known) {
+  if (!node.IsMap()) Fail(path, "must be a mapping");
+  std::set<std::string> allowed(known.begin(), known.end());
+  for (const auto& item : node) {
+    const std::string key = item.first.as<std::string>();
+    if (!allowed.contains(key)) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      Fail(Join(path, key), "unknown key (known keys here: " + list + ")");
+    }
+  }
+}
+
+std::string AsString(const YAML::Node& node, const std::string& path) {
+  if (!node.IsScalar()) Fail(path, "must be a string");
+  return node.Scalar();
+}
+
+bool AsBool(const YAML::Node& node, const std::string& path) {
+  if (!node.IsScalar()) Fail(path, "must be true or false");
+  const std::string& s = node.Scalar();
+  if (s == "true" || s == "True" || s == "yes") return true;
+  if (s == "false" || s == "False" || s == "no") return false;
+  Fail(path, "must be true or false, got '" + s + "'");
+}
+
+uint64_t AsUnsigned(const YAML::Node& node, const std::string& path, uint64_t min,
+                    uint64_t max) {
+  if (!node.IsScalar()) Fail(path, "must be a whole number");
+  const std::string& s = node.Scalar();
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || ptr != s.data() + s.size() || s.empty()) {
+    Fail(path, "must be a whole number, got '" + s + "'");
+  }
+  if (value < min || value > max) {
+    Fail(path, "must be between " + std::to_string(min) + " and " +
+                   std::to_string(max) + ", got " + s);
+  }
+  return value;
+}
+
+std::chrono::milliseconds AsDuration(const YAML::Node& node, const std::string& path,
+                                     std::chrono::milliseconds min,
+                                     std::chrono::milliseconds max) {
+  if (!node.IsScalar()) Fail(path, "must be a duration such as 15s");
+  auto parsed = ParseDuration(node.Scalar());
+  if (!parsed.ok()) Fail(path, parsed.error().message);
+  if (*parsed < min || *parsed > max) {
+    Fail(path, "must be between " + std::to_string(min.count()) + "ms and " +
+                   std::to_string(max.count()) + "ms, got " + node.Scalar());
+  }
+  return *parsed;
+}
+
+template <typename Fn>
+void ForEachItem(const YAML::Node& node, const std::string& path, Fn fn) {
+  if (!node.IsSequence()) Fail(path, "must be a list");
+  for (size_t i = 0; i < node.size(); ++i) {
+    fn(node[i], path + "[" + std::to_string(i) + "]");
+  }
+}
+
+PortRange AsPortRange(const YAML::Node& node, const std::string& path) {
+  if (!node.IsScalar()) Fail(path, "must be a port (443) or a range (\"8000-8999\")");
+  const std::string& s = node.Scalar();
+  const size_t dash = s.find('-');
+  if (dash == std::string::npos) {
+    const auto port = static_cast<uint16_t>(AsUnsigned(node, path, 1, 65535));
+    return {port, port};
+  }
+  const auto low = static_cast<uint16_t>(
+      AsUnsigned(YAML::Node(s.substr(0, dash)), path + " (range start)", 1, 65535));
+  const auto high = static_cast<uint16_t>(
+      AsUnsigned(YAML::Node(s.substr(dash + 1)), path + " (range end)", 1, 65535));
+  if (low > high) Fail(path, "range start above range end in '" + s + "'");
+  return {low, high};
+}
+
+void LoadWeb(const YAML::Node& node, const std::string& path, Config::Web& web) {
+  ExpectMap(node, path, {"listen_address", "max_connections", "request_timeout"});
+  if (node["listen_address"]) {
+    web.listen_address = AsString(node["listen_address"], path + ".listen_address");
+    if (auto ok = ValidateListenAddress(web.listen_address); !ok.ok()) {
+      Fail(path + ".listen_address", ok.error().message);
+    }
+  }
+  if (node["max_connections"]) {
+    web.max_connections = static_cast<uint32_t>(
+        AsUnsigned(node["max_connections"], path + ".max_connections", 1, 1024));
+  }
+  if (node["request_timeout"]) {
+    web.request_timeout =
+        AsDuration(node["request_timeout"], path + ".request_timeout",
+                   std::chrono::milliseconds(100), std::chrono::minutes(10));
+  }
+}
+
+void LoadPoll(const YAML::Node& node, const std::string& path, Config::Poll& poll) {
+  ExpectMap(node, path, {"interval", "netlink_dump_retries"});
+  if (node["interval"]) {
+    poll.interval = AsDuration(node["interval"], path + ".interval",
+                               std::chrono::milliseconds(100), std::chrono::hours(1));
+  }
+  if (node["netlink_dump_retries"]) {
+    poll.netlink_dump_retries = static_cast<uint32_t>(
+        AsUnsigned(node["netlink_dump_retries"], path + ".netlink_dump_retries", 0, 100));
+  }
+}
+
+void LoadPorts(const YAML::Node& node, const std::string& path, Config::Ports& ports) {
+  ExpectMap(node, path, {"include", "max_distinct"});
+  if (node["include"]) {
+    ForEachItem(node["include"], path + ".include", [&](const YAML::Node& item,
+                                                        const std::string& p) {
+      ports.include.push_back(AsPortRange(item, p));
+    });
+  }
+  if (node["max_distinct"]) {
+    ports.max_distinct = static_cast<uint32_t>(
+        AsUnsigned(node["max_distinct"], path + ".max_distinct", 0, 65536));
+  }
+}
+
+void LoadProcesses(const YAML::Node& node, const std::string& path,
+                   Config::Processes& processes) {
+  ExpectMap(node, path, {"enabled", "states", "pid_label", "max_distinct", "groups"});
+  if (node["enabled"]) processes.enabled = AsBool(node["enabled"], path + ".enabled");
+  if (node["pid_label"]) {
+    processes.pid_label = AsBool(node["pid_label"], path + ".pid_label");
+  }
+  if (node["max_distinct"]) {
+    processes.max_distinct = static_cast<uint32_t>(
+        AsUnsigned(node["max_distinct"], path + ".max_distinct", 0, 100000));
+  }
+  if (node["states"]) {
+    processes.states = 0;
+    ForEachItem(node["states"], path + ".states", [&](const YAML::Node& item,
+                                                      const std::string& p) {
+      const std::string name = AsString(item, p);
+      if (name == "all") {
+        processes.states = 0xffffffffU;
+        return;
+      }
+      uint8_t state = 0;
+      if (!ParseStateLabel(name, &state)) {
+        Fail(p, "unknown TCP state '" + name + "' (use names like close_wait, or all)");
+      }
+      processes.states |= StateBit(state);
+    });
+  }
+  if (node["groups"]) {
+    std::set<std::string> names;
+    ForEachItem(node["groups"], path + ".groups", [&](const YAML::Node& item,
+                                                      const std::string& p) {
+      ExpectMap(item, p, {"name", "match"});
+      if (!item["name"]) Fail(p + ".name", "is required");
+      if (!item["match"]) Fail(p + ".match", "is required");
+      ProcessGroup group;
+      group.name = AsString(item["name"], p + ".name");
+      if (group.name.empty() || group.name.size() > 64) {
+        Fail(p + ".name", "must be 1 to 64 characters");
+      }
+      group.pattern = AsString(item["match"], p + ".match");
+      try {
+        group.regex = std::make_shared<const std::regex>(group.pattern,
+                                                         std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        Fail(p + ".match", std::string("invalid regular expression: ") + e.what());
+      }
+      processes.groups.push_back(std::move(group));
+    });
+  }
+}
+
+void LoadCloseWait(const YAML::Node& node, const std::string& path,
+                   Config::CloseWait& close_wait) {
+  ExpectMap(node, path, {"age_thresholds", "max_tracked"});
+  if (node["age_thresholds"]) {
+    close_wait.age_thresholds.clear();
+    ForEachItem(node["age_thresholds"], path + ".age_thresholds",
+                [&](const YAML::Node& item, const std::string& p) {
+                  const auto ms = AsDuration(item, p, std::chrono::seconds(1),
+                                             std::chrono::hours(24 * 30));
+                  if (ms.count() % 1000 != 0) Fail(p, "must be whole seconds");
+                  close_wait.age_thresholds.push_back(
+                      std::chrono::duration_cast<std::chrono::seconds>(ms));
+                });
+    if (close_wait.age_thresholds.size() > 10) {
+      Fail(path + ".age_thresholds", "at most 10 thresholds");
+    }
+  }
+  if (node["max_tracked"]) {
+    close_wait.max_tracked = static_cast<uint32_t>(
+        AsUnsigned(node["max_tracked"], path + ".max_tracked", 0, 100'000'000));
+  }
+}
+
+Config LoadRoot(const YAML::Node& root) {
+  Config config;
+  if (root.IsNull()) return config;  // an empty file means all defaults
+  ExpectMap(root, "", {"web", "poll", "proc_root", "ports", "processes",
+                       "close_wait", "outbound", "log"});
+  if (root["web"]) LoadWeb(root["web"], "web", config.web);
+  if (root["poll"]) LoadPoll(root["poll"], "poll", config.poll);
+  if (root["proc_root"]) {
+    config.proc_root = AsString(root["proc_root"], "proc_root");
+    if (config.proc_root.empty() || config.proc_root[0] != '/') {
+      Fail("proc_root", "must be an absolute path");
+    }
+  }
+  if (root["ports"]) LoadPorts(root["ports"], "ports", config.ports);
+  if (root["processes"]) LoadProcesses(root["processes"], "processes", config.processes);
+  if (root["close_wait"]) LoadCloseWait(root["close_wait"], "close_wait", config.close_wait);
+  if (root["outbound"]) {
+    ExpectMap(root["outbound"], "outbound", {"max_destinations"});
+    if (root["outbound"]["max_destinations"]) {
+      config.outbound.max_destinations = static_cast<uint32_t>(
+          AsUnsigned(root["outbound"]["max_destinations"],
+                     "outbound.max_destinations", 0, 100'000'000));
+    }
+  }
+  if (root["log"]) {
+    ExpectMap(root["log"], "log", {"level"});
+    if (root["log"]["level"]) {
+      config.log_level = AsString(root["log"]["level"], "log.level");
+      static const std::set<std::string> kLevels = {"debug", "info", "warn", "error"};
+      if (!kLevels.contains(config.log_level)) {
+        Fail("log.level", "must be one of debug, info, warn, error");
+      }
+    }
+  }
+  return config;
+}
+
+}  // namespace
+
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  if (text.empty()) return Error{EINVAL, "empty duration"};
+  const std::string bad = "bad duration '" + std::string(text) +
+                          "' (use a number and a unit: ms, s, m, h, e.g. 15s or 1m30s)";
+  int64_t total_ms = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    uint64_t number = 0;
+    auto [ptr, ec] = std::from_chars(text.data() + pos, text.data() + text.size(), number);
+    if (ec != std::errc() || ptr == text.data() + pos) return Error{EINVAL, bad};
+    pos = static_cast<size_t>(ptr - text.data());
+    size_t unit_end = pos;
+    while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end]))) {
+      ++unit_end;
+    }
+    const std::string_view unit = text.substr(pos, unit_end - pos);
+    int64_t scale = 0;
+    if (unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "m") scale = 60'000;
+    else if (unit == "h") scale = 3'600'000;
+    else if (unit == "d") scale = 86'400'000;
+    else return Error{EINVAL, bad};
+    if (number > static_cast<uint64_t>(std::numeric_limits<int64_t>::max() / scale / 4)) {
+      return Error{EINVAL, "duration '" + std::string(text) + "' too large"};
+    }
+    total_ms += static_cast<int64_t>(number) * scale;
+    pos = unit_end;
+  }
+  return std::chrono::milliseconds(total_ms);
+}
+
+Status ValidateListenAddress(std::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos) {
+    return Error{EINVAL, "listen address '" + std::string(address) +
+                             "' needs a port, e.g. :9930 or 127.0.0.1:9930"};
+  }
+  const std::string_view host = address.substr(0, colon);
+  if (host.find(':') != std::string_view::npos &&
+      (host.front() != '[' || host.back() != ']')) {
+    return Error{EINVAL, "IPv6 listen address must be bracketed, e.g. [::1]:9930"};
+  }
+  const std::string_view port = address.substr(colon + 1);
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 ||
+      value > 65535) {
+    return Error{EINVAL, "listen address '" + std::string(address) +
+                             "' has no valid port (1-65535)"};
+  }
+  return OkStatus();
+}
+
+Result<Config> ParseConfig(std::string_view yaml) {
+  try {
+    return LoadRoot(YAML::Load(std::string(yaml)));
+  } catch (const ConfigError& e) {
+    return Error{EINVAL, e.message};
+  } catch (const YAML::Exception& e) {
+    return Error{EINVAL, "YAML syntax error at line " + std::to_string(e.mark.line + 1) +
+                             ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg};
+  }
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return ErrnoError(errno, "cannot read config file " + path);
+  const std::string content((std::istreambuf_iterator<char>(in)), {});
+  auto config = ParseConfig(content);
+  if (!config.ok()) return Error{EINVAL, path + ": " + config.error().message};
+  return config;
+}
+
+}  // namespace tcpstate

@@ -1,0 +1,251 @@
+// tcpstate_exporter: flags -> config -> wiring -> signals. The only place
+// that catches fatal errors.
+#include <prometheus/text_serializer.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "config/config_loader.h"
+#include "http/http_server.h"
+#include "metrics/build_info.h"
+#include "metrics/snapshot_collectable.h"
+#include "netlink/netlink_transport.h"
+#include "netlink/replay_transport.h"
+#include "poller/poller.h"
+
+namespace tcpstate {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage = R"(Usage: tcpstate_exporter [flags]
+
+Prometheus exporter for the Linux TCP socket table: sockets per state, port
+and process, CLOSE_WAIT leaks with their age, TIME_WAIT against its limits.
+
+Flags:
+  --config FILE               YAML configuration (default: built-in defaults,
+                              the same as config/tcpstate_exporter.yml)
+  --web.listen-address ADDR   address to serve on, overrides web.listen_address
+                              (default ":9930"; "127.0.0.1:9930" for loopback only)
+  --path.procfs DIR           /proc to read, overrides proc_root (default /proc)
+  --log.level LEVEL           debug, info, warn or error (default info)
+  --config.check              validate the configuration and exit (0 valid, 2 not)
+  --once                      poll once, print the metrics to stdout and exit
+  --netlink.replay-dir DIR    testing: read recorded dumps (DIR/inet.bin,
+                              DIR/inet6.bin, raw datagrams as `ss -D` writes)
+                              instead of the kernel
+  --version                   print version and exit
+  -h, --help                  print this help and exit
+
+Signals: SIGHUP reloads the configuration file (a bad file is rejected and the
+running configuration kept); SIGTERM and SIGINT stop the exporter.
+)";
+
+struct Flags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> listen_address;
+  std::optional<std::string> procfs;
+  std::optional<std::string> log_level;
+  std::optional<std::string> replay_dir;
+  bool check = false;
+  bool once = false;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::optional<std::string> inline_value;
+    if (arg.rfind("--", 0) == 0) {
+      if (auto eq = arg.find('='); eq != std::string::npos) {
+        inline_value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+      }
+    }
+    auto value = [&]() -> std::string {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= argc) throw UsageError{arg + " needs a value"};
+      return argv[++i];
+    };
+    if (arg == "--config") flags.config_file = value();
+    else if (arg == "--web.listen-address") flags.listen_address = value();
+    else if (arg == "--path.procfs") flags.procfs = value();
+    else if (arg == "--log.level") flags.log_level = value();
+    else if (arg == "--netlink.replay-dir") flags.replay_dir = value();
+    else if (arg == "--config.check") flags.check = true;
+    else if (arg == "--once") flags.once = true;
+    else if (arg == "--version") {
+      const BuildInfo& b = GetBuildInfo();
+      std::printf("tcpstate_exporter %s (revision %s, %s)\n", b.version, b.revision,
+                  b.compiler);
+      std::exit(kExitOk);
+    } else if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(kExitOk);
+    } else {
+      throw UsageError{"unknown flag " + arg};
+    }
+  }
+  return flags;
+}
+
+// Config file (or defaults) with the flag overrides applied.
+Result<Config> BuildConfig(const Flags& flags) {
+  Config config;
+  if (flags.config_file) {
+    auto loaded = LoadConfigFile(*flags.config_file);
+    if (!loaded.ok()) return loaded.error();
+    config = std::move(loaded).value();
+  }
+  if (flags.listen_address) {
+    if (auto ok = ValidateListenAddress(*flags.listen_address); !ok.ok()) {
+      return Error{EINVAL, "--web.listen-address: " + ok.error().message};
+    }
+    config.web.listen_address = *flags.listen_address;
+  }
+  if (flags.procfs) config.proc_root = *flags.procfs;
+  if (flags.log_level) {
+    if (*flags.log_level != "debug" && *flags.log_level != "info" &&
+        *flags.log_level != "warn" && *flags.log_level != "error") {
+      return Error{EINVAL, "--log.level: must be one of debug, info, warn, error"};
+    }
+    config.log_level = *flags.log_level;
+  }
+  return config;
+}
+
+void SetUpLogging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("tcpstate");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+std::unique_ptr<TransportFactory> MakeTransports(const Flags& flags) {
+  if (flags.replay_dir) return std::make_unique<ReplayTransportFactory>(*flags.replay_dir);
+  return std::make_unique<MnlTransportFactory>();
+}
+
+int RunOnce(const Config& config, const Flags& flags) {
+  auto collectable = std::make_shared<SnapshotCollectable>();
+  Poller poller(config, MakeTransports(flags), *collectable);
+  const bool ok = poller.PollOnce();
+  prometheus::TextSerializer().Serialize(std::cout, collectable->Collect());
+  std::cout.flush();
+  return ok ? kExitOk : kExitRuntime;
+}
+
+int Serve(const Config& initial, const Flags& flags) {
+  // Block the signals in every thread; the main thread takes them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a scraper hanging up must not kill us
+
+  auto collectable = std::make_shared<SnapshotCollectable>();
+  Poller poller(initial, MakeTransports(flags), *collectable);
+  const auto interval = initial.poll.interval;
+  HttpServer server({collectable}, [&poller, interval] {
+    const double last = poller.last_success_unix();
+    const double now = std::chrono::duration<double>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+    const double allowed = std::max(60.0, 3 * std::chrono::duration<double>(interval).count());
+    return last > 0 && now - last <= allowed;
+  });
+  if (auto started = server.Start(initial.web); !started.ok()) {
+    spdlog::critical("{}", started.error().message);
+    return kExitRuntime;
+  }
+  spdlog::info("tcpstate_exporter {} listening on {}, polling every {}ms",
+               GetBuildInfo().version, initial.web.listen_address,
+               initial.poll.interval.count());
+
+  std::jthread polling([&poller](std::stop_token stop) { poller.Run(stop); });
+  std::string listen_address = initial.web.listen_address;
+  for (;;) {
+    int signo = 0;
+    if (sigwait(&signals, &signo) != 0) continue;
+    if (signo == SIGHUP) {
+      if (!flags.config_file) {
+        spdlog::info("SIGHUP: no --config file to reload");
+        continue;
+      }
+      auto reloaded = BuildConfig(flags);
+      if (!reloaded.ok()) {
+        spdlog::error("configuration reload rejected, keeping the running one: {}",
+                      reloaded.error().message);
+        poller.SetReloadStatus(false);
+        continue;
+      }
+      if (reloaded->web.listen_address != listen_address) {
+        spdlog::warn("web.listen_address changes need a restart; still on {}",
+                     listen_address);
+      }
+      spdlog::set_level(spdlog::level::from_str(reloaded->log_level));
+      poller.SetReloadStatus(true);
+      poller.UpdateConfig(std::move(reloaded).value());
+      continue;
+    }
+    spdlog::info("received {}, shutting down", strsignal(signo));
+    break;
+  }
+  polling.request_stop();
+  polling.join();
+  server.Stop();
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  Flags flags;
+  try {
+    flags = ParseFlags(argc, argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "tcpstate_exporter: %s\n\n%s", e.message.c_str(), kUsage);
+    return kExitUsage;
+  }
+  auto config = BuildConfig(flags);
+  if (!config.ok()) {
+    std::fprintf(stderr, "tcpstate_exporter: configuration error: %s\n",
+                 config.error().message.c_str());
+    return kExitUsage;
+  }
+  if (flags.check) {
+    std::printf("configuration %s is valid\n",
+                flags.config_file ? flags.config_file->c_str() : "(defaults)");
+    return kExitOk;
+  }
+  SetUpLogging(config->log_level);
+  if (flags.once) return RunOnce(*config, flags);
+  return Serve(*config, flags);
+}
+
+}  // namespace
+}  // namespace tcpstate
+
+int main(int argc, char** argv) {
+  try {
+    return tcpstate::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tcpstate_exporter: fatal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,231 @@
+#include "metrics/render_snapshot.h"
+
+#include <string>
+#include <utility>
+
+#include "metrics/build_info.h"
+#include "netlink/tcp_state.h"
+
+namespace tcpstate {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+class Families {
+ public:
+  MetricFamily& Start(std::string name, std::string help, MetricType type) {
+    families_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
+    return families_.back();
+  }
+  void Add(Labels labels, double value) {
+    ClientMetric metric;
+    metric.label = std::move(labels);
+    if (families_.back().type == MetricType::Counter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
+    families_.back().metric.push_back(std::move(metric));
+  }
+  // A family with one unlabelled series.
+  void Single(std::string name, std::string help, MetricType type, double value) {
+    Start(std::move(name), std::move(help), type);
+    Add({}, value);
+  }
+  std::vector<MetricFamily> Take() { return std::move(families_); }
+
+ private:
+  std::vector<MetricFamily> families_;
+};
+
+void AppendProcessLabels(Labels& labels, const std::string& process,
+                         const std::string& pid, bool pid_label) {
+  labels.push_back({"process", process});
+  if (pid_label) labels.push_back({"pid", pid});
+}
+
+void RenderSockets(const SocketTable& t, Families& f) {
+  f.Start("tcpstate_sockets",
+          "TCP sockets (IPv4 and IPv6) per state in the latest successful poll.",
+          MetricType::Gauge);
+  for (unsigned state = 1; state < t.by_state.size(); ++state) {
+    const auto s = static_cast<uint8_t>(state);
+    if (state <= kLastKnownState || t.by_state[state] > 0) {
+      f.Add({{"state", StateLabel(s)}}, static_cast<double>(t.by_state[state]));
+    }
+  }
+
+  f.Start("tcpstate_port_sockets",
+          "TCP sockets per state by the port they concern: the local port for "
+          "inbound connections, the remote port for outbound ones.",
+          MetricType::Gauge);
+  for (const auto& s : t.ports) {
+    f.Add({{"state", StateLabel(s.state)},
+           {"direction", DirectionLabel(s.direction)},
+           {"port", s.port}},
+          static_cast<double>(s.sockets));
+  }
+
+  f.Start("tcpstate_listen_queue_length",
+          "Connections waiting in the accept queue of the listening sockets on a port.",
+          MetricType::Gauge);
+  for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.queue));
+  f.Start("tcpstate_listen_backlog",
+          "Configured accept backlog of the listening sockets on a port.",
+          MetricType::Gauge);
+  for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.backlog));
+
+  f.Start("tcpstate_outbound_local_ports_max",
+          "Largest number of local ports in use toward one destination (local "
+          "address, remote address, remote port), by remote port.",
+          MetricType::Gauge);
+  for (const auto& o : t.outbound) {
+    f.Add({{"port", o.port}}, static_cast<double>(o.max_local_ports));
+  }
+
+  if (t.processes_enabled) {
+    f.Start("tcpstate_process_sockets",
+            "TCP sockets per owning process and state. (none): no process can "
+            "own the socket (TIME_WAIT, NEW_SYN_RECV, orphans).",
+            MetricType::Gauge);
+    for (const auto& p : t.processes) {
+      Labels labels;
+      AppendProcessLabels(labels, p.process, p.pid, t.pid_label);
+      labels.push_back({"state", StateLabel(p.state)});
+      f.Add(std::move(labels), static_cast<double>(p.sockets));
+    }
+  }
+
+  auto close_wait_labels = [&](const CloseWaitSeries& c) {
+    Labels labels;
+    AppendProcessLabels(labels, c.process, c.pid, t.pid_label);
+    labels.push_back({"direction", DirectionLabel(c.direction)});
+    labels.push_back({"port", c.port});
+    return labels;
+  };
+  f.Start("tcpstate_close_wait_sockets",
+          "CLOSE_WAIT sockets by owning process and port: the peer closed and "
+          "the process has not called close().",
+          MetricType::Gauge);
+  for (const auto& c : t.close_wait) {
+    f.Add(close_wait_labels(c), static_cast<double>(c.sockets));
+  }
+  f.Start("tcpstate_close_wait_oldest_age_seconds",
+          "Age of the oldest CLOSE_WAIT socket of the group, counted from the "
+          "first poll that saw it in CLOSE_WAIT.",
+          MetricType::Gauge);
+  for (const auto& c : t.close_wait) f.Add(close_wait_labels(c), c.oldest_age_seconds);
+  f.Start("tcpstate_close_wait_aged_sockets",
+          "CLOSE_WAIT sockets of the group older than older_than_seconds.",
+          MetricType::Gauge);
+  for (const auto& c : t.close_wait) {
+    for (size_t i = 0; i < t.age_thresholds.size() && i < c.aged_sockets.size(); ++i) {
+      Labels labels = close_wait_labels(c);
+      labels.push_back({"older_than_seconds", std::to_string(t.age_thresholds[i].count())});
+      f.Add(std::move(labels), static_cast<double>(c.aged_sockets[i]));
+    }
+  }
+}
+
+void RenderKernel(const Snapshot& s, Families& f) {
+  if (s.kernel) {
+    for (const auto& setting : s.kernel->values) {
+      f.Single("tcpstate_kernel_" + setting.metric, setting.help, MetricType::Gauge,
+               static_cast<double>(setting.value));
+    }
+  }
+  if (s.tcpext) {
+    for (const auto& counter : *s.tcpext) {
+      f.Single("tcpstate_tcpext_" + counter.metric + "_total", counter.help,
+               MetricType::Counter, static_cast<double>(counter.value));
+    }
+  }
+}
+
+void RenderSelf(const Snapshot& snapshot, Families& f) {
+  const SelfStats& s = snapshot.self;
+  const BuildInfo& build = GetBuildInfo();
+  f.Start("tcpstate_build_info", "Build of the running exporter; always 1.",
+          MetricType::Gauge);
+  f.Add({{"version", build.version}, {"revision", build.revision},
+         {"compiler", build.compiler}},
+        1);
+  f.Start("tcpstate_polls_total", "Polls of the socket table, by result.",
+          MetricType::Counter);
+  f.Add({{"result", "success"}}, static_cast<double>(s.polls_success));
+  f.Add({{"result", "failure"}}, static_cast<double>(s.polls_failure));
+  f.Single("tcpstate_last_poll_success",
+           "1 if the latest poll succeeded; 0 means the socket data is from an older poll.",
+           MetricType::Gauge, s.last_poll_success ? 1 : 0);
+  f.Single("tcpstate_last_poll_success_timestamp_seconds",
+           "Unix time of the latest successful poll.", MetricType::Gauge,
+           s.last_success_timestamp_seconds);
+  f.Single("tcpstate_poll_duration_seconds", "Wall time of the latest poll.",
+           MetricType::Gauge, s.poll_duration_seconds);
+  f.Single("tcpstate_poll_sockets", "Sockets seen by the latest successful poll.",
+           MetricType::Gauge, static_cast<double>(s.poll_sockets));
+  f.Start("tcpstate_source_up", "1 if the data source worked in the latest poll.",
+          MetricType::Gauge);
+  for (const auto& [name, status] : s.sources) f.Add({{"source", name}}, status.up ? 1 : 0);
+  f.Start("tcpstate_source_duration_seconds",
+          "Time the latest poll spent reading the data source.", MetricType::Gauge);
+  for (const auto& [name, status] : s.sources) {
+    f.Add({{"source", name}}, status.duration_seconds);
+  }
+  f.Single("tcpstate_netlink_dump_retries_total",
+           "Socket table reads restarted because the kernel flagged NLM_F_DUMP_INTR.",
+           MetricType::Counter, static_cast<double>(s.netlink_retries));
+  f.Start("tcpstate_netlink_errors_total", "Failed sock_diag reads, by reason.",
+          MetricType::Counter);
+  for (const auto& [reason, count] : s.netlink_errors) {
+    f.Add({{"reason", reason}}, static_cast<double>(count));
+  }
+  if (s.attribution_enabled) {
+    const AttributionStats& a = s.attribution;
+    f.Single("tcpstate_process_attribution_available",
+             "0 when the exporter may not read other processes' fds (needs "
+             "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH).",
+             MetricType::Gauge, a.available ? 1 : 0);
+    f.Start("tcpstate_process_attribution_errors_total",
+            "Processes that could not be read during attribution, by reason.",
+            MetricType::Counter);
+    f.Add({{"reason", "io"}}, static_cast<double>(a.errors_io));
+    f.Add({{"reason", "permission"}}, static_cast<double>(a.errors_permission));
+    f.Add({{"reason", "vanished"}}, static_cast<double>(a.errors_vanished));
+    f.Single("tcpstate_process_attribution_fds_read_total",
+             "fd links read to find socket owners: the cost of attribution.",
+             MetricType::Counter, static_cast<double>(a.fds_read));
+    f.Start("tcpstate_process_attribution_scans_total",
+            "Scans of /proc for unknown socket owners: partial scans stopped "
+            "early among known owners, full scans visited every process.",
+            MetricType::Counter);
+    f.Add({{"kind", "full"}}, static_cast<double>(a.full_scans));
+    f.Add({{"kind", "partial"}}, static_cast<double>(a.partial_scans));
+  }
+  f.Start("tcpstate_folded_series",
+          "Distinct label values folded into other/(other) by a cap in the latest poll.",
+          MetricType::Gauge);
+  const uint64_t folded_ports = snapshot.sockets ? snapshot.sockets->folded_ports : 0;
+  const uint64_t folded_processes =
+      snapshot.sockets ? snapshot.sockets->folded_processes : 0;
+  f.Add({{"cap", "port"}}, static_cast<double>(folded_ports));
+  f.Add({{"cap", "process"}}, static_cast<double>(folded_processes));
+  f.Single("tcpstate_config_last_reload_successful",
+           "0 after a configuration reload (SIGHUP) was rejected.", MetricType::Gauge,
+           s.config_reload_ok ? 1 : 0);
+}
+
+}  // namespace
+
+std::vector<MetricFamily> RenderSnapshot(const Snapshot& snapshot) {
+  Families f;
+  if (snapshot.sockets) RenderSockets(*snapshot.sockets, f);
+  RenderKernel(snapshot, f);
+  RenderSelf(snapshot, f);
+  return f.Take();
+}
+
+}  // namespace tcpstate

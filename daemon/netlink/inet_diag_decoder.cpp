@@ -1,0 +1,164 @@
+#include "netlink/inet_diag_decoder.h"
+
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <string>
+
+namespace tcpstate {
+namespace {
+
+Error Failure(DecodeFailure kind, std::string message) {
+  return Error{kind, std::move(message)};
+}
+
+// Reads a POD out of possibly unaligned bytes.
+template <typename T>
+T Load(const uint8_t* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(T));
+  return value;
+}
+
+// Attributes follow inet_diag_msg; none is needed for counting, but each one
+// must lie inside the message.
+bool AttributesWellFormed(const uint8_t* p, size_t len) {
+  while (len > 0) {
+    if (len < sizeof(nlattr)) return false;
+    const auto attr = Load<nlattr>(p);
+    if (attr.nla_len < sizeof(nlattr) || attr.nla_len > len) return false;
+    const size_t step = NLA_ALIGN(attr.nla_len);
+    if (step >= len) return true;
+    p += step;
+    len -= step;
+  }
+  return true;
+}
+
+Result<SocketRecord> DecodeInetDiagMsg(const uint8_t* payload, size_t len) {
+  if (len < sizeof(inet_diag_msg)) {
+    return Failure(kDecodeTruncated,
+                   "inet_diag message shorter than struct inet_diag_msg");
+  }
+  const auto msg = Load<inet_diag_msg>(payload);
+  if (msg.idiag_family != AF_INET && msg.idiag_family != AF_INET6) {
+    return Failure(kDecodeMalformed,
+                   "inet_diag message with address family " +
+                       std::to_string(msg.idiag_family));
+  }
+  if (!AttributesWellFormed(payload + NLMSG_ALIGN(sizeof(inet_diag_msg)),
+                            len > NLMSG_ALIGN(sizeof(inet_diag_msg))
+                                ? len - NLMSG_ALIGN(sizeof(inet_diag_msg))
+                                : 0)) {
+    return Failure(kDecodeMalformed, "inet_diag attribute overruns message");
+  }
+  SocketRecord record;
+  record.family = msg.idiag_family;
+  record.state = msg.idiag_state;
+  record.local_port = ntohs(msg.id.idiag_sport);
+  record.remote_port = ntohs(msg.id.idiag_dport);
+  const size_t addr_len = msg.idiag_family == AF_INET ? 4 : 16;
+  std::memcpy(record.local_addr.data(), msg.id.idiag_src, addr_len);
+  std::memcpy(record.remote_addr.data(), msg.id.idiag_dst, addr_len);
+  record.cookie = static_cast<uint64_t>(msg.id.idiag_cookie[1]) << 32 |
+                  msg.id.idiag_cookie[0];
+  record.inode = msg.idiag_inode;
+  record.uid = msg.idiag_uid;
+  record.rqueue = msg.idiag_rqueue;
+  record.wqueue = msg.idiag_wqueue;
+  return record;
+}
+
+}  // namespace
+
+Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram,
+                                    const DumpIdentity& identity,
+                                    RecordSink& sink, ChunkStats& stats) {
+  const uint8_t* p = datagram.data();
+  size_t remaining = datagram.size();
+  if (remaining == 0) {
+    return Failure(kDecodeTruncated, "empty datagram before NLMSG_DONE");
+  }
+  while (remaining > 0) {
+    if (remaining < sizeof(nlmsghdr)) {
+      return Failure(kDecodeTruncated, "datagram ends inside a netlink header");
+    }
+    const auto hdr = Load<nlmsghdr>(p);
+    if (hdr.nlmsg_len < sizeof(nlmsghdr)) {
+      return Failure(kDecodeMalformed, "netlink message length " +
+                                           std::to_string(hdr.nlmsg_len) +
+                                           " below header size");
+    }
+    if (hdr.nlmsg_len > remaining) {
+      return Failure(kDecodeTruncated,
+                     "netlink message of " + std::to_string(hdr.nlmsg_len) +
+                         " bytes in " + std::to_string(remaining) +
+                         " remaining");
+    }
+    if (hdr.nlmsg_seq != identity.seq || hdr.nlmsg_pid != identity.portid) {
+      return Failure(kDecodeSequence,
+                     "reply seq " + std::to_string(hdr.nlmsg_seq) + " portid " +
+                         std::to_string(hdr.nlmsg_pid) + ", expected seq " +
+                         std::to_string(identity.seq) + " portid " +
+                         std::to_string(identity.portid));
+    }
+    if (hdr.nlmsg_flags & NLM_F_DUMP_INTR) stats.interrupted = true;
+
+    const uint8_t* payload = p + NLMSG_HDRLEN;
+    const size_t payload_len =
+        hdr.nlmsg_len > NLMSG_HDRLEN ? hdr.nlmsg_len - NLMSG_HDRLEN : 0;
+    switch (hdr.nlmsg_type) {
+      case NLMSG_DONE: {
+        // The kernel puts the dump's final status in DONE; libmnl's default
+        // handler ignores it, which would turn a failed dump into an empty one.
+        if (payload_len >= sizeof(int)) {
+          const int status = Load<int>(payload);
+          if (status < 0) {
+            return Failure(kDecodeDoneError,
+                           std::string("dump failed: NLMSG_DONE carries ") +
+                               std::strerror(-status));
+          }
+        }
+        return ChunkStatus::kDone;
+      }
+      case NLMSG_ERROR: {
+        if (payload_len < sizeof(int)) {
+          return Failure(kDecodeTruncated, "NLMSG_ERROR without error code");
+        }
+        const int status = Load<int>(payload);
+        if (status != 0) {
+          return Failure(kDecodeNlmsgError,
+                         std::string("kernel answered NLMSG_ERROR: ") +
+                             std::strerror(-status));
+        }
+        break;  // An ACK: nothing to decode.
+      }
+      case NLMSG_NOOP:
+        break;
+      case NLMSG_OVERRUN:
+        return Failure(kDecodeMalformed, "NLMSG_OVERRUN: data was lost");
+      case SOCK_DIAG_BY_FAMILY: {
+        auto record = DecodeInetDiagMsg(payload, payload_len);
+        if (!record.ok()) return record.error();
+        ++stats.records;
+        sink.OnRecord(*record);
+        break;
+      }
+      default:
+        return Failure(kDecodeMalformed, "unexpected netlink message type " +
+                                             std::to_string(hdr.nlmsg_type));
+    }
+    // The last message of a datagram may lack its alignment padding.
+    const size_t step = NLMSG_ALIGN(hdr.nlmsg_len);
+    if (step >= remaining) break;
+    p += step;
+    remaining -= step;
+  }
+  return ChunkStatus::kMore;
+}
+
+}  // namespace tcpstate

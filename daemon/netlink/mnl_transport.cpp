@@ -1,0 +1,77 @@
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cerrno>
+
+#include "netlink/netlink_transport.h"
+
+namespace tcpstate {
+namespace {
+
+struct MnlSocketCloser {
+  void operator()(mnl_socket* socket) const { mnl_socket_close(socket); }
+};
+
+class MnlTransport : public NetlinkTransport {
+ public:
+  explicit MnlTransport(std::unique_ptr<mnl_socket, MnlSocketCloser> socket)
+      : socket_(std::move(socket)), portid_(mnl_socket_get_portid(socket_.get())) {}
+
+  uint32_t PortId() const override { return portid_; }
+
+  Status Send(std::span<const uint8_t> message) override {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const ssize_t sent =
+          mnl_socket_sendto(socket_.get(), message.data(), message.size());
+      if (sent == static_cast<ssize_t>(message.size())) return OkStatus();
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent < 0) return ErrnoError(errno, "netlink sendto");
+      return Error{EIO, "netlink sendto: short write"};
+    }
+    return ErrnoError(EINTR, "netlink sendto");
+  }
+
+  Result<size_t> Receive(std::span<uint8_t> buffer) override {
+    // EINTR is bounded: a signal storm must not pin the poll thread.
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      // mnl_socket_recvfrom reports MSG_TRUNC as ENOSPC.
+      const ssize_t got =
+          mnl_socket_recvfrom(socket_.get(), buffer.data(), buffer.size());
+      if (got >= 0) return static_cast<size_t>(got);
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, "netlink recvfrom");
+    }
+    return ErrnoError(EINTR, "netlink recvfrom");
+  }
+
+ private:
+  std::unique_ptr<mnl_socket, MnlSocketCloser> socket_;
+  uint32_t portid_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<NetlinkTransport>> MnlTransportFactory::Open() {
+  std::unique_ptr<mnl_socket, MnlSocketCloser> socket(
+      mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC));
+  if (!socket) return ErrnoError(errno, "netlink socket(NETLINK_SOCK_DIAG)");
+  const int fd = mnl_socket_get_fd(socket.get());
+  // A kernel that stops answering must not hang the poller forever.
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) < 0) {
+    return ErrnoError(errno, "setsockopt(SO_RCVTIMEO)");
+  }
+  // Ask for strict checking of the request header where the kernel has it;
+  // older kernels lack the option, which is harmless.
+  int one = 1;
+  (void)setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
+  if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
+    return ErrnoError(errno, "netlink bind");
+  }
+  return std::unique_ptr<NetlinkTransport>(
+      std::make_unique<MnlTransport>(std::move(socket)));
+}
+
+}  // namespace tcpstate

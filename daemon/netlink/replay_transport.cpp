@@ -1,0 +1,130 @@
+#include "netlink/replay_transport.h"
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+namespace tcpstate {
+namespace {
+
+constexpr uint32_t kReplayPortId = 4242;
+
+Result<std::vector<uint8_t>> ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoError(errno, "open " + path.string());
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+class ReplayTransport : public NetlinkTransport {
+ public:
+  explicit ReplayTransport(std::filesystem::path dir) : dir_(std::move(dir)) {}
+
+  uint32_t PortId() const override { return kReplayPortId; }
+
+  Status Send(std::span<const uint8_t> message) override {
+    if (message.size() < NLMSG_HDRLEN + sizeof(inet_diag_req_v2)) {
+      return Error{EINVAL, "replay: request too short"};
+    }
+    nlmsghdr hdr;
+    std::memcpy(&hdr, message.data(), sizeof(hdr));
+    inet_diag_req_v2 req;
+    std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
+    const char* name = req.sdiag_family == AF_INET6 ? "inet6.bin" : "inet.bin";
+    const auto path = dir_ / name;
+    pending_.clear();
+    offset_ = 0;
+    if (std::filesystem::exists(path)) {
+      auto bytes = ReadFile(path);
+      if (!bytes.ok()) return bytes.error();
+      pending_ = std::move(bytes).value();
+    }
+    if (!EndsWithDone()) AppendDone();
+    Restamp(hdr.nlmsg_seq);
+    return OkStatus();
+  }
+
+  Result<size_t> Receive(std::span<uint8_t> buffer) override {
+    // Hand out whole messages, as many as fit, like the kernel does.
+    size_t out = 0;
+    while (offset_ < pending_.size()) {
+      nlmsghdr hdr;
+      std::memcpy(&hdr, pending_.data() + offset_, sizeof(hdr));
+      const size_t len = NLMSG_ALIGN(hdr.nlmsg_len);
+      if (out + len > buffer.size()) break;
+      std::memcpy(buffer.data() + out, pending_.data() + offset_, len);
+      out += len;
+      offset_ += len;
+    }
+    if (out == 0 && offset_ < pending_.size()) {
+      return Error{ENOSPC, "replay: message larger than receive buffer"};
+    }
+    return out;
+  }
+
+ private:
+  // Walks the recorded messages; stops at the first one that does not fit so
+  // a corrupt file reaches the decoder as-is.
+  template <typename Fn>
+  void ForEachMessage(Fn fn) {
+    size_t off = 0;
+    while (off + sizeof(nlmsghdr) <= pending_.size()) {
+      nlmsghdr hdr;
+      std::memcpy(&hdr, pending_.data() + off, sizeof(hdr));
+      if (hdr.nlmsg_len < sizeof(nlmsghdr) ||
+          off + hdr.nlmsg_len > pending_.size()) {
+        return;
+      }
+      fn(off, hdr);
+      off += NLMSG_ALIGN(hdr.nlmsg_len);
+    }
+  }
+
+  bool EndsWithDone() {
+    bool done = false;
+    ForEachMessage([&](size_t, const nlmsghdr& hdr) {
+      done = hdr.nlmsg_type == NLMSG_DONE;
+    });
+    return done;
+  }
+
+  void AppendDone() {
+    nlmsghdr done{};
+    done.nlmsg_len = NLMSG_LENGTH(sizeof(int));
+    done.nlmsg_type = NLMSG_DONE;
+    done.nlmsg_flags = NLM_F_MULTI;
+    const int status = 0;
+    const size_t at = pending_.size();
+    pending_.resize(at + NLMSG_ALIGN(done.nlmsg_len), 0);
+    std::memcpy(pending_.data() + at, &done, sizeof(done));
+    std::memcpy(pending_.data() + at + NLMSG_HDRLEN, &status, sizeof(status));
+  }
+
+  void Restamp(uint32_t seq) {
+    ForEachMessage([&](size_t off, nlmsghdr hdr) {
+      hdr.nlmsg_seq = seq;
+      hdr.nlmsg_pid = kReplayPortId;
+      std::memcpy(pending_.data() + off, &hdr, sizeof(hdr));
+    });
+  }
+
+  std::filesystem::path dir_;
+  std::vector<uint8_t> pending_;
+  size_t offset_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<NetlinkTransport>> ReplayTransportFactory::Open() {
+  if (!std::filesystem::is_directory(dir_)) {
+    return Error{ENOENT, "replay directory " + dir_.string() + " not found"};
+  }
+  return std::unique_ptr<NetlinkTransport>(
+      std::make_unique<ReplayTransport>(dir_));
+}
+
+}  // namespace tcpstate

@@ -1,0 +1,65 @@
+// Polls every data source on an interval and publishes an immutable
+// snapshot. Each source is isolated: a failing one keeps its last good data
+// and says so in tcpstate_source_up, the others carry on.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+
+#include "aggregate/close_wait_tracker.h"
+#include "config/config.h"
+#include "metrics/snapshot_collectable.h"
+#include "netlink/netlink_transport.h"
+#include "netlink/tcp_table_reader.h"
+#include "poller/snapshot.h"
+#include "procfs/proc_owner_directory.h"
+
+namespace tcpstate {
+
+class Poller {
+ public:
+  Poller(Config config, std::unique_ptr<TransportFactory> transports,
+         SnapshotCollectable& output);
+
+  // One poll of every source; publishes the result. Returns true when the
+  // socket table was read.
+  bool PollOnce();
+
+  // Polls every interval until `stop` is requested.
+  void Run(std::stop_token stop);
+
+  // Takes effect at the next poll (thread-safe).
+  void UpdateConfig(Config config);
+  void SetReloadStatus(bool ok);
+
+  const Snapshot& last() const { return snapshot_; }
+  // Unix time of the latest successful poll, 0 before; safe from any thread.
+  double last_success_unix() const { return last_success_unix_.load(); }
+
+ private:
+  void ApplyPendingConfig();
+  void ReadKernel();
+  bool ReadSockets();
+
+  Config config_;
+  std::unique_ptr<TransportFactory> transports_;
+  SnapshotCollectable& output_;
+  std::unique_ptr<TcpTableReader> reader_;
+  std::unique_ptr<ProcOwnerDirectory> owners_;
+  CloseWaitTracker tracker_;
+  Snapshot snapshot_;
+  std::atomic<bool> stopping_{false};
+  bool warned_attribution_ = false;
+  std::string last_error_;
+
+  std::mutex pending_mutex_;
+  std::optional<Config> pending_config_;
+  std::atomic<bool> reload_ok_{true};
+  std::atomic<double> last_success_unix_{0};
+};
+
+}  // namespace tcpstate

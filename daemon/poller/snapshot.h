@@ -1,0 +1,46 @@
+// What one poll publishes: the last good data of every source and the
+// exporter's own statistics. Immutable once published.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aggregate/socket_table.h"
+#include "procfs/kernel_settings.h"
+#include "procfs/proc_owner_directory.h"
+#include "procfs/tcpext_counters.h"
+
+namespace tcpstate {
+
+struct SourceStatus {
+  bool up = false;
+  double duration_seconds = 0;
+};
+
+struct SelfStats {
+  uint64_t polls_success = 0;
+  uint64_t polls_failure = 0;
+  bool last_poll_success = false;
+  double last_success_timestamp_seconds = 0;
+  double poll_duration_seconds = 0;
+  uint64_t poll_sockets = 0;
+  std::map<std::string, SourceStatus> sources;  // sock_diag, process, ...
+  uint64_t netlink_retries = 0;
+  std::map<std::string, uint64_t> netlink_errors;  // by reason
+  bool attribution_enabled = false;
+  AttributionStats attribution;
+  bool config_reload_ok = true;
+};
+
+struct Snapshot {
+  // Each source keeps its last good value; null until it first succeeded.
+  std::shared_ptr<const SocketTable> sockets;
+  std::shared_ptr<const KernelSettings> kernel;
+  std::shared_ptr<const std::vector<TcpExtCounter>> tcpext;
+  SelfStats self;
+};
+
+}  // namespace tcpstate

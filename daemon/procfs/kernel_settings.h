@@ -1,0 +1,37 @@
+// Kernel limits that give the socket counts their meaning, read from
+// <proc>/sys (sysctls of the reader's network namespace).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tcpstate {
+
+struct KernelSetting {
+  std::string metric;  // without the tcpstate_kernel_ prefix
+  std::string help;
+  int64_t value;
+};
+
+struct KernelSettings {
+  std::vector<KernelSetting> values;
+  std::vector<std::string> missing;  // sysctls that could not be read
+};
+
+// Reads every known sysctl. A missing one (older kernel, no permission) is
+// listed, never fatal; the whole read fails only if none could be read.
+Result<KernelSettings> ReadKernelSettings(const std::filesystem::path& proc_root);
+
+// The `ip_local_port_range` pair from the same settings, if present.
+struct EphemeralRange {
+  uint16_t low = 32768;
+  uint16_t high = 60999;
+};
+EphemeralRange EphemeralRangeOf(const KernelSettings& settings);
+
+}  // namespace tcpstate

@@ -1,0 +1,240 @@
+#include "procfs/proc_owner_directory.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "common/unique_fd.h"
+#include "common/utf8.h"
+#include "procfs/proc_stat.h"
+
+namespace tcpstate {
+namespace {
+
+// Polls an inode stays "owner unknown" before a scan looks for it again.
+constexpr uint64_t kNegativeRetryPolls = 10;
+
+bool ParsePid(const char* name, int32_t* pid) {
+  const char* end = name + std::strlen(name);
+  auto [ptr, ec] = std::from_chars(name, end, *pid);
+  return ec == std::errc() && ptr == end && *pid > 0;
+}
+
+// "socket:[12345]" -> 12345
+bool ParseSocketLink(std::string_view link, uint32_t* inode) {
+  constexpr std::string_view kPrefix = "socket:[";
+  if (link.size() < kPrefix.size() + 2 || link.substr(0, kPrefix.size()) != kPrefix ||
+      link.back() != ']') {
+    return false;
+  }
+  const char* begin = link.data() + kPrefix.size();
+  const char* end = link.data() + link.size() - 1;
+  auto [ptr, ec] = std::from_chars(begin, end, *inode);
+  return ec == std::errc() && ptr == end;
+}
+
+}  // namespace
+
+ProcOwnerDirectory::ProcOwnerDirectory(std::filesystem::path proc_root,
+                                       std::vector<ProcessGroup> groups)
+    : proc_root_(std::move(proc_root)),
+      groups_(std::move(groups)),
+      self_pid_(static_cast<int32_t>(::getpid())) {}
+
+std::string ProcOwnerDirectory::LabelFor(const std::string& comm) const {
+  const std::string clean = SanitizeLabelValue(comm);
+  for (const auto& group : groups_) {
+    if (std::regex_search(clean, *group.regex)) return group.name;
+  }
+  return clean;
+}
+
+void ProcOwnerDirectory::BeginPoll() {
+  ++poll_;
+  // Re-check every owner still referenced: gone, or a new process behind a
+  // reused pid, means its cached sockets must be looked up again.
+  for (auto it = owners_.begin(); it != owners_.end();) {
+    auto& owner = it->second;
+    auto identity = owner.sockets > 0
+                        ? ReadProcessIdentity(proc_root_, owner.info.pid)
+                        : Result<ProcessIdentity>(Error{ESRCH, "unreferenced"});
+    if (!identity.ok() || identity->start_time != owner.start_time) {
+      pid_owner_.erase(owner.info.pid);
+      it = owners_.erase(it);
+      continue;
+    }
+    if (identity->comm != owner.comm) {  // exec or prctl(PR_SET_NAME)
+      owner.comm = identity->comm;
+      owner.info.name = LabelFor(owner.comm);
+    }
+    ++it;
+  }
+}
+
+std::optional<OwnerId> ProcOwnerDirectory::Lookup(uint32_t inode) {
+  auto it = inodes_.find(inode);
+  if (it == inodes_.end()) return std::nullopt;
+  InodeEntry& entry = it->second;
+  if (entry.owner == kOwnerUnknown) {
+    if (poll_ >= entry.retry_after) return std::nullopt;
+    entry.last_seen = poll_;
+    return kOwnerUnknown;
+  }
+  if (!owners_.contains(entry.owner)) {
+    inodes_.erase(it);  // the owner exited or was replaced
+    return std::nullopt;
+  }
+  entry.last_seen = poll_;
+  return entry.owner;
+}
+
+OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm,
+                                     uint64_t start_time) {
+  if (auto it = pid_owner_.find(pid); it != pid_owner_.end()) {
+    auto& owner = owners_.at(it->second);
+    if (owner.start_time == start_time) return it->second;
+    owners_.erase(it->second);  // pid reused
+    pid_owner_.erase(it);
+  }
+  OwnerId id = next_id_++;
+  if (id >= kOwnerUnknown) id = next_id_ = 0;
+  OwnerRecord record;
+  record.info = OwnerInfo{pid, LabelFor(comm)};
+  record.start_time = start_time;
+  record.comm = comm;
+  owners_[id] = std::move(record);
+  pid_owner_[pid] = id;
+  return id;
+}
+
+void ProcOwnerDirectory::ScanProcess(int32_t pid,
+                                     std::unordered_set<uint32_t>& wanted) {
+  const auto pid_dir = proc_root_ / std::to_string(pid);
+  auto before = ReadProcessIdentity(proc_root_, pid);
+  if (!before.ok()) {
+    ++stats_.errors_vanished;
+    return;
+  }
+  const auto fd_dir = pid_dir / "fd";
+  UniqueFd dir_fd(::open(fd_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd.valid()) {
+    if (errno == EACCES || errno == EPERM) {
+      ++stats_.errors_permission;
+      if (pid != self_pid_) scan_denied_ = true;
+    } else if (errno == ENOENT || errno == ESRCH) {
+      ++stats_.errors_vanished;
+    } else {
+      ++stats_.errors_io;
+    }
+    return;
+  }
+  // fdopendir takes the fd; dup so UniqueFd and closedir do not both close it.
+  DIR* dir = ::fdopendir(::dup(dir_fd.get()));
+  if (dir == nullptr) {
+    ++stats_.errors_io;
+    return;
+  }
+  ++stats_.processes_scanned;
+  std::vector<uint32_t> found;
+  char link[64];
+  errno = 0;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    const ssize_t n = ::readlinkat(dir_fd.get(), entry->d_name, link, sizeof(link));
+    ++stats_.fds_read;
+    if (n <= 0) continue;  // the fd was closed meanwhile
+    uint32_t inode = 0;
+    if (ParseSocketLink(std::string_view(link, static_cast<size_t>(n)), &inode) &&
+        wanted.contains(inode)) {
+      found.push_back(inode);
+    }
+  }
+  if (errno != 0 && errno != ENOENT) ++stats_.errors_io;
+  ::closedir(dir);
+  if (found.empty()) return;
+  // The pid may have been reused while we read its fds: only trust what we
+  // read if the same process is still there.
+  auto after = ReadProcessIdentity(proc_root_, pid);
+  if (!after.ok() || after->start_time != before->start_time) {
+    ++stats_.errors_vanished;
+    return;
+  }
+  const OwnerId owner = OwnerFor(pid, after->comm, after->start_time);
+  for (uint32_t inode : found) {
+    wanted.erase(inode);
+    inodes_[inode] = InodeEntry{owner, poll_, 0};
+  }
+}
+
+void ProcOwnerDirectory::Resolve(std::span<const uint32_t> inodes) {
+  std::unordered_set<uint32_t> wanted(inodes.begin(), inodes.end());
+  if (wanted.empty()) return;
+  std::unordered_set<int32_t> scanned;
+  scan_denied_ = false;
+  ScanForWanted(wanted, scanned);
+  stats_.available = !scan_denied_;
+}
+
+void ProcOwnerDirectory::ScanForWanted(std::unordered_set<uint32_t>& wanted,
+                                       std::unordered_set<int32_t>& scanned) {
+
+  // Known owners first, busiest first: new sockets usually belong to
+  // processes that already hold many.
+  std::vector<std::pair<uint64_t, int32_t>> known;
+  for (const auto& [id, owner] : owners_) known.emplace_back(owner.sockets, owner.info.pid);
+  std::sort(known.rbegin(), known.rend());
+  for (const auto& [sockets, pid] : known) {
+    if (wanted.empty()) break;
+    scanned.insert(pid);
+    ScanProcess(pid, wanted);
+  }
+  if (wanted.empty()) {
+    ++stats_.partial_scans;
+    return;
+  }
+
+  ++stats_.full_scans;
+  DIR* proc = ::opendir(proc_root_.c_str());
+  if (proc == nullptr) {
+    ++stats_.errors_io;
+    return;
+  }
+  while (dirent* entry = ::readdir(proc)) {
+    if (wanted.empty()) break;
+    int32_t pid = 0;
+    if (!ParsePid(entry->d_name, &pid) || scanned.contains(pid)) continue;
+    ScanProcess(pid, wanted);
+  }
+  ::closedir(proc);
+  // Not held by any process we can see (another pid namespace, in flight in
+  // SCM_RIGHTS, or we lack privileges): do not search again every poll.
+  for (uint32_t inode : wanted) {
+    inodes_[inode] = InodeEntry{kOwnerUnknown, poll_, poll_ + kNegativeRetryPolls};
+  }
+}
+
+void ProcOwnerDirectory::EndPoll() {
+  for (auto& [id, owner] : owners_) owner.sockets = 0;
+  for (auto it = inodes_.begin(); it != inodes_.end();) {
+    if (it->second.last_seen != poll_) {
+      it = inodes_.erase(it);
+      continue;
+    }
+    if (auto owner = owners_.find(it->second.owner); owner != owners_.end()) {
+      ++owner->second.sockets;
+    }
+    ++it;
+  }
+}
+
+const OwnerInfo& ProcOwnerDirectory::Owner(OwnerId id) const {
+  auto it = owners_.find(id);
+  return it == owners_.end() ? unknown_ : it->second.info;
+}
+
+}  // namespace tcpstate

@@ -1,0 +1,81 @@
+// Maps socket inodes to owning processes by reading /proc/<pid>/fd links
+// (`socket:[<inode>]`). It caches what it learned so that a poll in which no
+// socket changed owner reads no fd link at all: cached owners are re-checked
+// with one read of /proc/<pid>/stat, and only inodes missing from the cache
+// trigger a scan, which visits known owners first and stops as soon as every
+// missing inode is found.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "aggregate/owner_directory.h"
+#include "config/config.h"
+
+namespace tcpstate {
+
+struct AttributionStats {
+  uint64_t fds_read = 0;
+  uint64_t processes_scanned = 0;
+  uint64_t partial_scans = 0;
+  uint64_t full_scans = 0;
+  uint64_t errors_vanished = 0;
+  uint64_t errors_permission = 0;
+  uint64_t errors_io = 0;
+  // False once a scan met a process whose fds we may not read.
+  bool available = true;
+};
+
+class ProcOwnerDirectory : public OwnerDirectory {
+ public:
+  ProcOwnerDirectory(std::filesystem::path proc_root,
+                     std::vector<ProcessGroup> groups);
+
+  void BeginPoll() override;
+  std::optional<OwnerId> Lookup(uint32_t inode) override;
+  void Resolve(std::span<const uint32_t> inodes) override;
+  void EndPoll() override;
+  const OwnerInfo& Owner(OwnerId id) const override;
+
+  // Cumulative; read by the poller after each poll.
+  const AttributionStats& stats() const { return stats_; }
+  size_t cached_sockets() const { return inodes_.size(); }
+
+ private:
+  struct OwnerRecord {
+    OwnerInfo info;
+    uint64_t start_time = 0;
+    std::string comm;
+    uint64_t sockets = 0;  // cache entries pointing here (scan order)
+  };
+  struct InodeEntry {
+    OwnerId owner;       // kOwnerUnknown: searched for and not found
+    uint64_t last_seen;  // poll number
+    uint64_t retry_after = 0;  // for kOwnerUnknown entries
+  };
+
+  // Scans one process's fds for `wanted` inodes; found ones are cached.
+  void ScanProcess(int32_t pid, std::unordered_set<uint32_t>& wanted);
+  void ScanForWanted(std::unordered_set<uint32_t>& wanted,
+                     std::unordered_set<int32_t>& scanned);
+  OwnerId OwnerFor(int32_t pid, const std::string& comm, uint64_t start_time);
+  std::string LabelFor(const std::string& comm) const;
+
+  std::filesystem::path proc_root_;
+  std::vector<ProcessGroup> groups_;
+  int32_t self_pid_;
+  uint64_t poll_ = 0;
+  OwnerId next_id_ = 0;
+  std::unordered_map<OwnerId, OwnerRecord> owners_;
+  std::unordered_map<int32_t, OwnerId> pid_owner_;
+  std::unordered_map<uint32_t, InodeEntry> inodes_;
+  AttributionStats stats_;
+  bool scan_denied_ = false;
+  OwnerInfo unknown_{0, "(unknown)"};
+};
+
+}  // namespace tcpstate

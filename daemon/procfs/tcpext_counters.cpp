@@ -1,0 +1,93 @@
+#include "procfs/tcpext_counters.h"
+
+#include <charconv>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+namespace tcpstate {
+namespace {
+
+struct CounterSpec {
+  const char* field;
+  const char* metric;
+  const char* help;
+};
+
+constexpr CounterSpec kCounters[] = {
+    {"TW", "tw", "TcpExt TW: TIME_WAIT sockets finished their wait."},
+    {"TWRecycled", "tw_recycled", "TcpExt TWRecycled: TIME_WAIT sockets recycled by timestamp."},
+    {"TWKilled", "tw_killed", "TcpExt TWKilled: TIME_WAIT sockets killed early."},
+    {"TCPTimeWaitOverflow", "time_wait_overflow",
+     "TcpExt TCPTimeWaitOverflow: TIME_WAIT sockets not created because tcp_max_tw_buckets was reached."},
+    {"ListenOverflows", "listen_overflows",
+     "TcpExt ListenOverflows: connections dropped because an accept queue was full."},
+    {"ListenDrops", "listen_drops", "TcpExt ListenDrops: SYNs to listening sockets dropped."},
+    {"TCPAbortOnClose", "abort_on_close",
+     "TcpExt TCPAbortOnClose: connections reset because the application closed with unread data."},
+    {"TCPAbortOnTimeout", "abort_on_timeout",
+     "TcpExt TCPAbortOnTimeout: connections aborted after retransmission or keepalive timeouts."},
+};
+
+std::vector<std::string_view> Split(std::string_view line) {
+  std::vector<std::string_view> fields;
+  size_t pos = 0;
+  while (pos < line.size()) {
+    while (pos < line.size() && line[pos] == ' ') ++pos;
+    if (pos >= line.size()) break;
+    size_t end = line.find(' ', pos);
+    if (end == std::string_view::npos) end = line.size();
+    fields.push_back(line.substr(pos, end - pos));
+    pos = end;
+  }
+  return fields;
+}
+
+}  // namespace
+
+Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat) {
+  std::vector<std::string_view> lines;
+  size_t pos = 0;
+  while (pos < netstat.size()) {
+    size_t end = netstat.find('\n', pos);
+    if (end == std::string_view::npos) end = netstat.size();
+    lines.push_back(netstat.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (lines[i].substr(0, 7) != "TcpExt:" || lines[i + 1].substr(0, 7) != "TcpExt:") {
+      continue;
+    }
+    const auto names = Split(lines[i].substr(7));
+    const auto values = Split(lines[i + 1].substr(7));
+    if (names.size() != values.size()) {
+      return Error{EINVAL, "netstat: TcpExt header and value counts differ"};
+    }
+    std::vector<TcpExtCounter> counters;
+    for (const auto& spec : kCounters) {
+      for (size_t k = 0; k < names.size(); ++k) {
+        if (names[k] != spec.field) continue;
+        uint64_t value = 0;
+        auto [ptr, ec] = std::from_chars(values[k].data(),
+                                         values[k].data() + values[k].size(), value);
+        if (ec != std::errc() || ptr != values[k].data() + values[k].size()) {
+          return Error{EINVAL, std::string("netstat: bad value for ") + spec.field};
+        }
+        counters.push_back({spec.metric, spec.field, spec.help, value});
+      }
+    }
+    return counters;
+  }
+  return Error{EINVAL, "netstat: no TcpExt section"};
+}
+
+Result<std::vector<TcpExtCounter>> ReadTcpExtCounters(
+    const std::filesystem::path& proc_root) {
+  const auto path = proc_root / "net" / "netstat";
+  std::ifstream in(path);
+  if (!in) return ErrnoError(errno, "open " + path.string());
+  const std::string content((std::istreambuf_iterator<char>(in)), {});
+  return ParseTcpExtCounters(content);
+}
+
+}  // namespace tcpstate
