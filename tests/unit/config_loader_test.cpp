@@ -1,0 +1,126 @@
+#include "config/config_loader.h"
+
+#include <gtest/gtest.h>
+
+#include "netlink/tcp_state.h"
+
+namespace tcpstate {
+namespace {
+
+const std::string kFixtures = TCPSTATE_SOURCE_DIR "/tests/fixtures/config/";
+
+TEST(ConfigLoader, ShippedDefaultFileEqualsBuiltInDefaults) {
+  auto loaded = LoadConfigFile(TCPSTATE_SOURCE_DIR "/config/tcpstate_exporter.yml");
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const Config defaults;
+  EXPECT_EQ(loaded->web.listen_address, defaults.web.listen_address);
+  EXPECT_EQ(loaded->web.max_connections, defaults.web.max_connections);
+  EXPECT_EQ(loaded->web.request_timeout, defaults.web.request_timeout);
+  EXPECT_EQ(loaded->poll.interval, defaults.poll.interval);
+  EXPECT_EQ(loaded->poll.netlink_dump_retries, defaults.poll.netlink_dump_retries);
+  EXPECT_EQ(loaded->proc_root, defaults.proc_root);
+  EXPECT_TRUE(loaded->ports.include.empty());
+  EXPECT_EQ(loaded->ports.max_distinct, defaults.ports.max_distinct);
+  EXPECT_EQ(loaded->processes.enabled, defaults.processes.enabled);
+  EXPECT_EQ(loaded->processes.states, defaults.processes.states);
+  EXPECT_EQ(loaded->processes.pid_label, defaults.processes.pid_label);
+  EXPECT_EQ(loaded->processes.max_distinct, defaults.processes.max_distinct);
+  EXPECT_EQ(loaded->close_wait.age_thresholds, defaults.close_wait.age_thresholds);
+  EXPECT_EQ(loaded->close_wait.max_tracked, defaults.close_wait.max_tracked);
+  EXPECT_EQ(loaded->outbound.max_destinations, defaults.outbound.max_destinations);
+  EXPECT_EQ(loaded->log_level, defaults.log_level);
+}
+
+TEST(ConfigLoader, CustomFile) {
+  auto c = LoadConfigFile(kFixtures + "good-custom.yml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->web.listen_address, "127.0.0.1:19930");
+  EXPECT_EQ(c->poll.interval, std::chrono::seconds(90));
+  ASSERT_EQ(c->ports.include.size(), 2u);
+  EXPECT_EQ(c->ports.include[1].low, 8000);
+  EXPECT_EQ(c->ports.include[1].high, 8999);
+  EXPECT_EQ(c->ports.max_distinct, 5u);
+  EXPECT_EQ(c->processes.states, StateBit(kCloseWait) | StateBit(kEstablished));
+  EXPECT_TRUE(c->processes.pid_label);
+  ASSERT_EQ(c->processes.groups.size(), 1u);
+  EXPECT_TRUE(std::regex_search("php-fpm8.2", *c->processes.groups[0].regex));
+  ASSERT_EQ(c->close_wait.age_thresholds.size(), 2u);
+  EXPECT_EQ(c->close_wait.age_thresholds[1], std::chrono::seconds(120));
+}
+
+TEST(ConfigLoader, EmptyDocumentMeansDefaults) {
+  auto c = ParseConfig("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->web.listen_address, kDefaultListenAddress);
+}
+
+struct BadCase {
+  const char* file;
+  const char* key_path;  // must appear at the start of the message
+  const char* detail;    // and this somewhere in it
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.file; }
+
+class BadConfig : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfig, ErrorNamesTheKey) {
+  const BadCase& c = GetParam();
+  auto loaded = LoadConfigFile(kFixtures + c.file);
+  ASSERT_FALSE(loaded.ok()) << c.file << " was accepted";
+  const std::string& message = loaded.error().message;
+  const std::string prefix = kFixtures + c.file + ": " + c.key_path;
+  EXPECT_EQ(message.rfind(prefix, 0), 0u) << message;
+  EXPECT_NE(message.find(c.detail), std::string::npos) << message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, BadConfig,
+    ::testing::Values(
+        BadCase{"bad-unknown-key.yml", "web.listen_addres", "unknown key"},
+        BadCase{"bad-duration.yml", "poll.interval", "bad duration 'fast'"},
+        BadCase{"bad-type.yml", "ports.max_distinct", "whole number"},
+        BadCase{"bad-port-range.yml", "ports.include[1]", "range start above range end"},
+        BadCase{"bad-regex.yml", "processes.groups[0].match", "invalid regular expression"},
+        BadCase{"bad-state.yml", "processes.states[1]", "unknown TCP state 'closed_wait'"},
+        BadCase{"bad-listen-address.yml", "web.listen_address", "needs a port"},
+        BadCase{"bad-not-a-map.yml", "web", "must be a mapping"},
+        BadCase{"bad-yaml-syntax.yml", "YAML syntax error at line", ""},
+        BadCase{"bad-out-of-range.yml", "poll.interval", "must be between"}),
+    [](const auto& info) {
+      std::string name = info.param.file;
+      name = name.substr(0, name.find('.'));
+      for (char& ch : name) {
+        if (ch == '-') ch = '_';
+      }
+      return name;
+    });
+
+TEST(ConfigLoader, UnreadableFile) {
+  auto loaded = LoadConfigFile("/nonexistent/tcpstate.yml");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.error().message.find("/nonexistent/tcpstate.yml"), std::string::npos);
+}
+
+TEST(ParseDuration, Forms) {
+  EXPECT_EQ(*ParseDuration("15s"), std::chrono::seconds(15));
+  EXPECT_EQ(*ParseDuration("500ms"), std::chrono::milliseconds(500));
+  EXPECT_EQ(*ParseDuration("1m30s"), std::chrono::seconds(90));
+  EXPECT_EQ(*ParseDuration("2h"), std::chrono::hours(2));
+  EXPECT_FALSE(ParseDuration("15").ok());
+  EXPECT_FALSE(ParseDuration("s").ok());
+  EXPECT_FALSE(ParseDuration("-1s").ok());
+  EXPECT_FALSE(ParseDuration("99999999999999999999s").ok());
+}
+
+TEST(ValidateListenAddress, Forms) {
+  EXPECT_TRUE(ValidateListenAddress(":9930").ok());
+  EXPECT_TRUE(ValidateListenAddress("127.0.0.1:9930").ok());
+  EXPECT_TRUE(ValidateListenAddress("[::1]:9930").ok());
+  EXPECT_FALSE(ValidateListenAddress("::1:9930").ok());
+  EXPECT_FALSE(ValidateListenAddress(":0").ok());
+  EXPECT_FALSE(ValidateListenAddress(":70000").ok());
+}
+
+}  // namespace
+}  // namespace tcpstate

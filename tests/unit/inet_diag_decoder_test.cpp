@@ -1,0 +1,192 @@
+#include "netlink/inet_diag_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "netlink/tcp_state.h"
+#include "netlink_builder.h"
+
+namespace tcpstate {
+namespace {
+
+using testing::Bytes;
+using testing::Concat;
+using testing::DiagMessage;
+using testing::DoneMessage;
+using testing::ErrorMessage;
+using testing::SocketSpec;
+
+constexpr uint32_t kSeq = 7;
+constexpr uint32_t kPid = 99;
+
+class CollectingSink : public RecordSink {
+ public:
+  void OnRecord(const SocketRecord& record) override { records.push_back(record); }
+  std::vector<SocketRecord> records;
+};
+
+Result<ChunkStatus> Decode(const Bytes& bytes, CollectingSink& sink,
+                           ChunkStats& stats) {
+  return DecodeDumpChunk(bytes, DumpIdentity{kSeq, kPid}, sink, stats);
+}
+
+TEST(InetDiagDecoder, DecodesFieldsInHostOrder) {
+  SocketSpec spec;
+  spec.state = kCloseWait;
+  spec.local_port = 40000;
+  spec.remote_port = 443;
+  spec.remote_v4 = 0x0a000002;
+  spec.inode = 12345;
+  spec.cookie = 0x1122334455667788ULL;
+  spec.rqueue = 3;
+  spec.wqueue = 4;
+  CollectingSink sink;
+  ChunkStats stats;
+  auto status = Decode(DiagMessage(kSeq, kPid, spec), sink, stats);
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  EXPECT_EQ(*status, ChunkStatus::kMore);
+  ASSERT_EQ(sink.records.size(), 1u);
+  const auto& r = sink.records[0];
+  EXPECT_EQ(r.family, AF_INET);
+  EXPECT_EQ(r.state, kCloseWait);
+  EXPECT_EQ(r.local_port, 40000);
+  EXPECT_EQ(r.remote_port, 443);
+  EXPECT_EQ(r.remote_addr[0], 10);
+  EXPECT_EQ(r.remote_addr[3], 2);
+  EXPECT_EQ(r.inode, 12345u);
+  EXPECT_EQ(r.cookie, 0x1122334455667788ULL);
+  EXPECT_EQ(r.rqueue, 3u);
+  EXPECT_EQ(r.wqueue, 4u);
+  EXPECT_EQ(stats.records, 1u);
+  EXPECT_FALSE(stats.interrupted);
+}
+
+TEST(InetDiagDecoder, SeveralMessagesThenDone) {
+  SocketSpec a, b;
+  a.state = kEstablished;
+  b.family = AF_INET6;
+  b.state = kTimeWait;
+  CollectingSink sink;
+  ChunkStats stats;
+  auto status = Decode(Concat({DiagMessage(kSeq, kPid, a), DiagMessage(kSeq, kPid, b),
+                               DoneMessage(kSeq, kPid)}),
+                       sink, stats);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(*status, ChunkStatus::kDone);
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_EQ(sink.records[1].family, AF_INET6);
+  EXPECT_EQ(sink.records[1].local_addr[15], 1);
+}
+
+TEST(InetDiagDecoder, ErrorInsideDoneFailsTheDump) {
+  CollectingSink sink;
+  ChunkStats stats;
+  auto status = Decode(DoneMessage(kSeq, kPid, -EINTR), sink, stats);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, kDecodeDoneError);
+}
+
+TEST(InetDiagDecoder, NlmsgErrorFailsTheDump) {
+  CollectingSink sink;
+  ChunkStats stats;
+  auto status = Decode(ErrorMessage(kSeq, kPid, -EPERM), sink, stats);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, kDecodeNlmsgError);
+}
+
+TEST(InetDiagDecoder, AckIsNotAnError) {
+  CollectingSink sink;
+  ChunkStats stats;
+  auto status = Decode(ErrorMessage(kSeq, kPid, 0), sink, stats);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(*status, ChunkStatus::kMore);
+}
+
+TEST(InetDiagDecoder, WrongSequenceOrPortIdIsRejected) {
+  CollectingSink sink;
+  ChunkStats stats;
+  EXPECT_EQ(Decode(DiagMessage(kSeq + 1, kPid, {}), sink, stats).error().code,
+            kDecodeSequence);
+  EXPECT_EQ(Decode(DiagMessage(kSeq, kPid + 1, {}), sink, stats).error().code,
+            kDecodeSequence);
+  EXPECT_TRUE(sink.records.empty());
+}
+
+TEST(InetDiagDecoder, DumpInterruptedFlagIsReported) {
+  CollectingSink sink;
+  ChunkStats stats;
+  auto status =
+      Decode(DiagMessage(kSeq, kPid, {}, NLM_F_MULTI | NLM_F_DUMP_INTR), sink, stats);
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(stats.interrupted);
+}
+
+TEST(InetDiagDecoder, EveryTruncationIsAnError) {
+  const Bytes full = DiagMessage(kSeq, kPid, {});
+  // Cutting the message anywhere must fail, never yield a record.
+  for (size_t cut = 1; cut < full.size(); ++cut) {
+    CollectingSink sink;
+    ChunkStats stats;
+    Bytes partial(full.begin(), full.begin() + static_cast<long>(cut));
+    auto status = Decode(partial, sink, stats);
+    EXPECT_FALSE(status.ok()) << "cut at " << cut;
+    EXPECT_TRUE(sink.records.empty()) << "cut at " << cut;
+  }
+}
+
+TEST(InetDiagDecoder, PayloadShorterThanInetDiagMsg) {
+  uint8_t small[8] = {};
+  auto bytes = testing::Message(SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, kSeq, kPid, small,
+                                sizeof(small));
+  CollectingSink sink;
+  ChunkStats stats;
+  EXPECT_EQ(Decode(bytes, sink, stats).error().code, kDecodeTruncated);
+}
+
+TEST(InetDiagDecoder, LengthBelowHeaderIsMalformed) {
+  Bytes bytes = DiagMessage(kSeq, kPid, {});
+  const uint32_t bad_len = 4;
+  std::memcpy(bytes.data(), &bad_len, sizeof(bad_len));
+  CollectingSink sink;
+  ChunkStats stats;
+  EXPECT_EQ(Decode(bytes, sink, stats).error().code, kDecodeMalformed);
+}
+
+TEST(InetDiagDecoder, UnknownFamilyAndTypeAreMalformed) {
+  SocketSpec spec;
+  spec.family = AF_UNIX;
+  CollectingSink sink;
+  ChunkStats stats;
+  EXPECT_EQ(Decode(DiagMessage(kSeq, kPid, spec), sink, stats).error().code,
+            kDecodeMalformed);
+  auto odd = testing::Message(77, 0, kSeq, kPid, nullptr, 0);
+  EXPECT_EQ(Decode(odd, sink, stats).error().code, kDecodeMalformed);
+}
+
+TEST(InetDiagDecoder, AttributeOverrunIsMalformed) {
+  Bytes bytes = DiagMessage(kSeq, kPid, {});
+  // Append an attribute header claiming more bytes than the message holds.
+  nlattr attr{};
+  attr.nla_len = 200;
+  attr.nla_type = 1;
+  Bytes with_attr = bytes;
+  with_attr.resize(bytes.size() + sizeof(attr) + 4, 0);
+  std::memcpy(with_attr.data() + bytes.size(), &attr, sizeof(attr));
+  const uint32_t len = static_cast<uint32_t>(with_attr.size());
+  std::memcpy(with_attr.data(), &len, sizeof(len));
+  CollectingSink sink;
+  ChunkStats stats;
+  EXPECT_EQ(Decode(with_attr, sink, stats).error().code, kDecodeMalformed);
+}
+
+TEST(InetDiagDecoder, EmptyDatagramIsAnError) {
+  CollectingSink sink;
+  ChunkStats stats;
+  EXPECT_FALSE(Decode({}, sink, stats).ok());
+}
+
+}  // namespace
+}  // namespace tcpstate

@@ -1,0 +1,162 @@
+#include "poller/poller.h"
+
+#include <gtest/gtest.h>
+
+#include "fake_proc.h"
+#include "netlink/tcp_state.h"
+#include "scripted_transport.h"
+
+namespace tcpstate {
+namespace {
+
+using testing::DiagMessage;
+using testing::DoneMessage;
+using testing::kScriptedPortId;
+using testing::ScriptedFactory;
+using testing::SocketSpec;
+using testing::Step;
+
+// Value of the series `name` whose labels include every pair in `labels`;
+// NaN when absent.
+double Value(const SnapshotCollectable& c, const std::string& name,
+             std::vector<std::pair<std::string, std::string>> labels = {}) {
+  for (const auto& family : c.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      bool match = true;
+      for (const auto& [k, v] : labels) {
+        bool found = false;
+        for (const auto& l : metric.label) found |= l.name == k && l.value == v;
+        match &= found;
+      }
+      if (!match) continue;
+      return family.type == prometheus::MetricType::Counter ? metric.counter.value
+                                                            : metric.gauge.value;
+    }
+  }
+  return std::nan("");
+}
+
+testing::Script CloseWaitTable(int close_wait) {
+  return [close_wait](uint8_t family, uint32_t states, uint32_t seq) {
+    testing::Bytes datagram;
+    if (family == AF_INET && !(states & StateBit(kListen))) {
+      for (int i = 0; i < close_wait; ++i) {
+        SocketSpec s;
+        s.state = kCloseWait;
+        s.local_port = static_cast<uint16_t>(40000 + i);
+        s.remote_port = 443;
+        s.inode = static_cast<uint32_t>(9000 + i);
+        s.cookie = static_cast<uint64_t>(i + 1);
+        auto m = DiagMessage(seq, kScriptedPortId, s);
+        datagram.insert(datagram.end(), m.begin(), m.end());
+      }
+    }
+    auto done = DoneMessage(seq, kScriptedPortId);
+    datagram.insert(datagram.end(), done.begin(), done.end());
+    return std::vector<Step>{{datagram}};
+  };
+}
+
+class PollerTest : public ::testing::Test {
+ protected:
+  PollerTest() {
+    proc.AddProcess(321, "leaky", 5);
+    for (int i = 0; i < 3; ++i) proc.AddSocketFd(321, 10 + i, 9000 + i);
+    proc.Write("sys/net/ipv4/tcp_max_tw_buckets", "4096\n");
+    proc.Write("net/netstat", "TcpExt: TW TCPTimeWaitOverflow\nTcpExt: 5 1\n");
+    config.proc_root = proc.root();
+  }
+  testing::FakeProc proc;
+  Config config;
+  SnapshotCollectable out;
+};
+
+TEST_F(PollerTest, PublishesCountsAttributionAndKernelData) {
+  auto factory = std::make_unique<ScriptedFactory>(CloseWaitTable(3));
+  Poller poller(config, std::move(factory), out);
+  ASSERT_TRUE(poller.PollOnce());
+  EXPECT_EQ(Value(out, "tcpstate_sockets", {{"state", "close_wait"}}), 3);
+  EXPECT_EQ(Value(out, "tcpstate_close_wait_sockets",
+                  {{"process", "leaky"}, {"port", "443"}, {"direction", "outbound"}}),
+            3);
+  EXPECT_EQ(Value(out, "tcpstate_kernel_tcp_max_tw_buckets"), 4096);
+  EXPECT_EQ(Value(out, "tcpstate_tcpext_time_wait_overflow_total"), 1);
+  EXPECT_EQ(Value(out, "tcpstate_last_poll_success"), 1);
+  EXPECT_EQ(Value(out, "tcpstate_source_up", {{"source", "sock_diag"}}), 1);
+  EXPECT_EQ(Value(out, "tcpstate_polls_total", {{"result", "success"}}), 1);
+}
+
+TEST_F(PollerTest, FailedPollKeepsLastGoodDataAndSaysSo) {
+  auto factory = std::make_unique<ScriptedFactory>(CloseWaitTable(3));
+  ScriptedFactory* scripted = factory.get();
+  Poller poller(config, std::move(factory), out);
+  ASSERT_TRUE(poller.PollOnce());
+  const double good_timestamp = Value(out, "tcpstate_last_poll_success_timestamp_seconds");
+
+  // The next dump fails half way: an error inside NLMSG_DONE after 5 sockets.
+  scripted->set_script([](uint8_t, uint32_t, uint32_t seq) {
+    SocketSpec s;
+    s.state = kCloseWait;
+    return std::vector<Step>{{testing::Concat({DiagMessage(seq, kScriptedPortId, s),
+                                               DoneMessage(seq, kScriptedPortId, -EIO)})}};
+  });
+  EXPECT_FALSE(poller.PollOnce());
+  EXPECT_EQ(Value(out, "tcpstate_sockets", {{"state", "close_wait"}}), 3);  // not 1
+  EXPECT_EQ(Value(out, "tcpstate_last_poll_success"), 0);
+  EXPECT_EQ(Value(out, "tcpstate_source_up", {{"source", "sock_diag"}}), 0);
+  EXPECT_EQ(Value(out, "tcpstate_netlink_errors_total", {{"reason", "done_error"}}), 1);
+  EXPECT_EQ(Value(out, "tcpstate_polls_total", {{"result", "failure"}}), 1);
+  EXPECT_EQ(Value(out, "tcpstate_last_poll_success_timestamp_seconds"), good_timestamp);
+
+  // Recovery on the next good poll.
+  scripted->set_script(CloseWaitTable(2));
+  EXPECT_TRUE(poller.PollOnce());
+  EXPECT_EQ(Value(out, "tcpstate_sockets", {{"state", "close_wait"}}), 2);
+  EXPECT_EQ(Value(out, "tcpstate_last_poll_success"), 1);
+}
+
+TEST_F(PollerTest, BrokenProcSourcesKeepTheirLastValues) {
+  auto factory = std::make_unique<ScriptedFactory>(CloseWaitTable(1));
+  Poller poller(config, std::move(factory), out);
+  ASSERT_TRUE(poller.PollOnce());
+  proc.Write("net/netstat", "garbage\n");
+  std::filesystem::remove(proc.root() / "sys/net/ipv4/tcp_max_tw_buckets");
+  ASSERT_TRUE(poller.PollOnce());
+  EXPECT_EQ(Value(out, "tcpstate_source_up", {{"source", "netstat"}}), 0);
+  EXPECT_EQ(Value(out, "tcpstate_source_up", {{"source", "sysctl"}}), 0);
+  EXPECT_EQ(Value(out, "tcpstate_tcpext_time_wait_overflow_total"), 1);
+  EXPECT_EQ(Value(out, "tcpstate_kernel_tcp_max_tw_buckets"), 4096);
+}
+
+TEST_F(PollerTest, ExitedProcessLeavesNoStaleSeries) {
+  auto factory = std::make_unique<ScriptedFactory>(CloseWaitTable(3));
+  ScriptedFactory* scripted = factory.get();
+  Poller poller(config, std::move(factory), out);
+  ASSERT_TRUE(poller.PollOnce());
+  EXPECT_EQ(Value(out, "tcpstate_process_sockets", {{"process", "leaky"}}), 3);
+  proc.RemoveProcess(321);
+  scripted->set_script(CloseWaitTable(0));
+  ASSERT_TRUE(poller.PollOnce());
+  EXPECT_TRUE(std::isnan(Value(out, "tcpstate_process_sockets", {{"process", "leaky"}})));
+  EXPECT_TRUE(std::isnan(Value(out, "tcpstate_close_wait_sockets", {{"process", "leaky"}})));
+}
+
+TEST_F(PollerTest, ReloadedConfigAppliesAtNextPoll) {
+  auto factory = std::make_unique<ScriptedFactory>(CloseWaitTable(1));
+  Poller poller(config, std::move(factory), out);
+  ASSERT_TRUE(poller.PollOnce());
+  EXPECT_FALSE(std::isnan(Value(out, "tcpstate_process_sockets")));
+  Config next = config;
+  next.processes.enabled = false;
+  poller.UpdateConfig(next);
+  poller.SetReloadStatus(true);
+  ASSERT_TRUE(poller.PollOnce());
+  EXPECT_TRUE(std::isnan(Value(out, "tcpstate_process_sockets")));
+  poller.SetReloadStatus(false);
+  ASSERT_TRUE(poller.PollOnce());
+  EXPECT_EQ(Value(out, "tcpstate_config_last_reload_successful"), 0);
+}
+
+}  // namespace
+}  // namespace tcpstate

@@ -1,0 +1,193 @@
+#include "netlink/tcp_table_reader.h"
+
+#include <gtest/gtest.h>
+
+#include "netlink/tcp_state.h"
+#include "scripted_transport.h"
+
+namespace tcpstate {
+namespace {
+
+using testing::DiagMessage;
+using testing::DoneMessage;
+using testing::kScriptedPortId;
+using testing::ScriptedFactory;
+using testing::SocketSpec;
+using testing::Step;
+
+class RecordingSink : public TableSink {
+ public:
+  void BeginAttempt() override {
+    ++attempts;
+    records.clear();
+  }
+  void OnRecord(const SocketRecord& r) override { records.push_back(r); }
+  int attempts = 0;
+  std::vector<SocketRecord> records;
+};
+
+SocketSpec Spec(uint8_t state, uint16_t local, uint16_t remote) {
+  SocketSpec s;
+  s.state = state;
+  s.local_port = local;
+  s.remote_port = remote;
+  return s;
+}
+
+// A kernel with one listener and one CLOSE_WAIT socket per family.
+std::vector<Step> SmallTable(uint8_t family, uint32_t states, uint32_t seq,
+                             uint16_t extra_flags = 0) {
+  std::vector<Step> steps;
+  auto listen = Spec(kListen, 80, 0);
+  auto cw = Spec(kCloseWait, 40000, 443);
+  listen.family = cw.family = family;
+  testing::Bytes datagram;
+  if (states & StateBit(kListen)) {
+    datagram = DiagMessage(seq, kScriptedPortId, listen, NLM_F_MULTI | extra_flags);
+  } else {
+    datagram = DiagMessage(seq, kScriptedPortId, cw, NLM_F_MULTI | extra_flags);
+  }
+  steps.push_back({datagram});
+  steps.push_back({DoneMessage(seq, kScriptedPortId)});
+  return steps;
+}
+
+TEST(TcpTableReader, ListenersOfBothFamiliesComeFirst) {
+  ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q); });
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  ASSERT_TRUE(reader.Read(sink, stats).ok());
+  ASSERT_EQ(sink.records.size(), 4u);
+  EXPECT_EQ(sink.records[0].state, kListen);
+  EXPECT_EQ(sink.records[1].state, kListen);
+  EXPECT_EQ(sink.records[0].family, AF_INET);
+  EXPECT_EQ(sink.records[1].family, AF_INET6);
+  EXPECT_EQ(sink.records[2].state, kCloseWait);
+  EXPECT_EQ(stats.records, 4u);
+  EXPECT_EQ(factory.opens, 1);
+  EXPECT_EQ(factory.sends, 4);
+}
+
+TEST(TcpTableReader, StatesOutsideTheRequestAreDropped) {
+  // A replayed recording answers every request with every state.
+  ScriptedFactory factory([](uint8_t family, uint32_t, uint32_t seq) {
+    auto listen = Spec(kListen, 80, 0);
+    auto est = Spec(kEstablished, 80, 5000);
+    listen.family = est.family = family;
+    return std::vector<Step>{{testing::Concat({DiagMessage(seq, kScriptedPortId, listen),
+                                               DiagMessage(seq, kScriptedPortId, est),
+                                               DoneMessage(seq, kScriptedPortId)})}};
+  });
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  ASSERT_TRUE(reader.Read(sink, stats).ok());
+  EXPECT_EQ(sink.records.size(), 4u);  // each socket once, not twice
+}
+
+TEST(TcpTableReader, DumpInterruptedIsRetriedThenSucceeds) {
+  int calls = 0;
+  ScriptedFactory factory([&calls](uint8_t f, uint32_t s, uint32_t q) {
+    // The first attempt's four dumps are all flagged, later ones are clean.
+    ++calls;
+    return SmallTable(f, s, q, calls <= 4 ? NLM_F_DUMP_INTR : 0);
+  });
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  ASSERT_TRUE(reader.Read(sink, stats).ok());
+  EXPECT_EQ(stats.retries, 1u);
+  EXPECT_EQ(sink.attempts, 2);
+  EXPECT_EQ(sink.records.size(), 4u);  // the retried attempt started over
+}
+
+TEST(TcpTableReader, DumpInterruptedEveryTimeFailsAfterBoundedRetries) {
+  ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) {
+    return SmallTable(f, s, q, NLM_F_DUMP_INTR);
+  });
+  TcpTableReader reader(factory, 2);
+  RecordingSink sink;
+  TableReadStats stats;
+  auto status = reader.Read(sink, stats);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, kDumpInterrupted);
+  EXPECT_STREQ(stats.failure_reason, "interrupted");
+  EXPECT_EQ(stats.retries, 2u);
+  EXPECT_EQ(factory.opens, 3);
+}
+
+struct FaultCase {
+  const char* name;
+  std::function<std::vector<Step>(uint32_t seq)> steps;
+  const char* reason;
+};
+
+void PrintTo(const FaultCase& c, std::ostream* os) { *os << c.name; }
+
+class TcpTableReaderFault : public ::testing::TestWithParam<FaultCase> {};
+
+TEST_P(TcpTableReaderFault, FailsWithReason) {
+  const FaultCase& c = GetParam();
+  ScriptedFactory factory([&c](uint8_t, uint32_t, uint32_t seq) { return c.steps(seq); });
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  auto status = reader.Read(sink, stats);
+  ASSERT_FALSE(status.ok());
+  ASSERT_NE(stats.failure_reason, nullptr);
+  EXPECT_STREQ(stats.failure_reason, c.reason) << status.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, TcpTableReaderFault,
+    ::testing::Values(
+        FaultCase{"nlmsg_error",
+                  [](uint32_t seq) {
+                    return std::vector<Step>{{testing::ErrorMessage(seq, kScriptedPortId, -EPERM)}};
+                  },
+                  "nlmsg_error"},
+        FaultCase{"done_error",
+                  [](uint32_t seq) {
+                    return std::vector<Step>{{DoneMessage(seq, kScriptedPortId, -ENOMEM)}};
+                  },
+                  "done_error"},
+        FaultCase{"enobufs", [](uint32_t) { return std::vector<Step>{{{}, ENOBUFS}}; }, "recv"},
+        FaultCase{"enospc", [](uint32_t) { return std::vector<Step>{{{}, ENOSPC}}; }, "truncated"},
+        FaultCase{"eof_mid_dump",
+                  [](uint32_t seq) {
+                    return std::vector<Step>{
+                        {DiagMessage(seq, kScriptedPortId, Spec(kListen, 80, 0))},
+                        {{}, 0, true}};
+                  },
+                  "truncated"},
+        FaultCase{"wrong_seq",
+                  [](uint32_t seq) {
+                    return std::vector<Step>{{DoneMessage(seq + 100, kScriptedPortId)}};
+                  },
+                  "sequence"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(TcpTableReader, SocketOpenFailure) {
+  ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q); });
+  factory.fail_open = true;
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  EXPECT_FALSE(reader.Read(sink, stats).ok());
+  EXPECT_STREQ(stats.failure_reason, "socket");
+}
+
+TEST(TcpTableReader, StopFlagCancels) {
+  ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q); });
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  std::atomic<bool> stop{true};
+  auto status = reader.Read(sink, stats, &stop);
+  ASSERT_FALSE(status.ok());
+  EXPECT_STREQ(stats.failure_reason, "cancelled");
+}
+
+}  // namespace
+}  // namespace tcpstate
