@@ -87,8 +87,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad-not-a-map.yml", "web", "must be a mapping"},
         BadCase{"bad-yaml-syntax.yml", "YAML syntax error at line", ""},
         BadCase{"bad-out-of-range.yml", "poll.interval", "must be between"}),
-    [](const auto& info) {
-      std::string name = info.param.file;
+    [](const auto& param_info) {
+      std::string name = param_info.param.file;
       name = name.substr(0, name.find('.'));
       for (char& ch : name) {
         if (ch == '-') ch = '_';

@@ -166,7 +166,7 @@ INSTANTIATE_TEST_SUITE_P(
                     return std::vector<Step>{{DoneMessage(seq + 100, kScriptedPortId)}};
                   },
                   "sequence"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(TcpTableReader, SocketOpenFailure) {
   ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q); });

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the project needs to build, run and test.
+# Does nothing (and needs no network) when they are all present already.
+set -euo pipefail
+packages=(
+  cmake g++ pkg-config git python3 curl iproute2 procps
+  prometheus-cpp-dev libmnl-dev libyaml-cpp-dev libspdlog-dev libgtest-dev
+  libbenchmark-dev prometheus prometheus-alertmanager
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

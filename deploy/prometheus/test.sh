@@ -1,0 +1,243 @@
+#!/bin/sh
+# test.sh - check the Prometheus rules of tcpstate_exporter.
+#
+#   1. promtool check rules on the shipped rules file
+#   2. conventions: every alert has a severity (info/warning/critical), summary, description
+#      and a runbook_url whose anchor is a heading of docs/runbook.md; every alert is exercised
+#      by a unit test; recording rule names have the form level:metric:operations; every
+#      metric an expression uses is in docs/metrics.md, a recording rule, or `up`
+#   3. promtool test rules on tests/*.test.yml
+#   4. render-rules.sh: identity, mappings without chaining, job rename, determinism, errors,
+#      and promtool check rules on a rendered copy
+#   5. promtool test rules on tests/rendered/*.test.yml, each against a copy rendered with the
+#      arguments of its "# render-args:" line
+#   6. grafana/check.sh (dashboards and their queries), unless --no-grafana
+#
+# Usage: deploy/prometheus/test.sh [--no-grafana]
+# Needs promtool and python3 (standard library only). Prints every command it runs; exits 1 if
+# any step failed.
+
+set -u
+
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+root=$(CDPATH='' cd -- "$here/../.." && pwd)
+rules="$here/tcpstate_exporter.rules.yml"
+render="$here/render-rules.sh"
+promtool=${PROMTOOL:-promtool}
+failures=0
+grafana=1
+[ "${1:-}" = --no-grafana ] && grafana=0
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+step() {
+    printf '\n=== %s\n' "$1"
+}
+
+# run CMD...: print it, run it, count a failure.
+run() {
+    printf '+ %s\n' "$*"
+    if "$@"; then
+        return 0
+    fi
+    printf 'FAILED: %s\n' "$*"
+    failures=$((failures + 1))
+    return 1
+}
+
+fail() {
+    printf 'FAILED: %s\n' "$1"
+    failures=$((failures + 1))
+}
+
+command -v "$promtool" >/dev/null 2>&1 || { echo "test.sh: promtool not found (set PROMTOOL)" >&2; exit 1; }
+run "$promtool" --version >/dev/null
+
+step "1. promtool check rules"
+run "$promtool" check rules "$rules"
+
+step "2. rule conventions"
+run python3 - "$rules" "$root/docs/runbook.md" "$root/docs/metrics.md" "$here"/tests/*.test.yml "$here"/tests/rendered/*.test.yml <<'EOF'
+import re
+import sys
+
+rules_path, runbook_path, metrics_path, tests = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+errors = []
+
+with open(metrics_path, encoding="utf-8") as f:
+    known = set(re.findall(r"`(tcpstate_[a-z0-9_]+)`", f.read())) | {"up"}
+with open(rules_path, encoding="utf-8") as f:
+    known |= set(re.findall(r"^\s*- record: (\S+)\s*$", f.read(), re.M))
+NOT_METRICS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+    "bool", "offset", "inf", "nan", "atan2", "sum", "min", "max", "avg", "group", "stddev",
+    "stdvar", "count", "count_values", "bottomk", "topk", "quantile",
+}
+
+
+def metric_names(expr):
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    e = re.sub(r"\[[^\]]*\]", "", e)
+    e = re.sub(r"\{[^}]*\}", "", e)
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", r"\1", e)
+    return {m.group(1) for m in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", e)
+            if not m.group(2) and m.group(1) not in NOT_METRICS}
+
+# GitHub heading anchors: lower case, drop punctuation except '-' and '_', spaces to '-'.
+anchors = set()
+with open(runbook_path, encoding="utf-8") as f:
+    in_code = False
+    for line in f:
+        if line.startswith("```"):
+            in_code = not in_code
+        if in_code:
+            continue
+        m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            anchors.add(slug)
+
+# The rules file is written in one consistent layout: '- alert:' / '- record:' items, then
+# their keys. Collect each rule's lines.
+items = []
+with open(rules_path, encoding="utf-8") as f:
+    for line in f:
+        m = re.match(r"^\s*- (alert|record): (\S+)\s*$", line)
+        if m:
+            items.append({"kind": m.group(1), "name": m.group(2), "lines": []})
+        elif items:
+            items[-1]["lines"].append(line)
+
+tested = set()
+for t in tests:
+    with open(t, encoding="utf-8") as f:
+        tested.update(re.findall(r"^\s*alertname: (\S+)\s*$", f.read(), re.M))
+
+alerts = 0
+for it in items:
+    body = "".join(it["lines"])
+    name = it["name"]
+    # expr: a block scalar ("expr: |" and the lines indented deeper) or one line.
+    expr, in_expr, indent = "", False, 0
+    for line in it["lines"]:
+        m = re.match(r"^(\s*)expr:\s*(.*)$", line)
+        if m:
+            in_expr, indent = m.group(2).strip() in ("|", ">", "|-", ">-"), len(m.group(1))
+            expr = "" if in_expr else m.group(2)
+            continue
+        if in_expr:
+            if line.strip() and len(line) - len(line.lstrip()) <= indent:
+                in_expr = False
+            else:
+                expr += line
+    if not expr.strip():
+        errors.append(f"{it['kind']} {name}: no expr found")
+    for metric in sorted(metric_names(expr) - known):
+        errors.append(f"{it['kind']} {name}: metric {metric} is neither in docs/metrics.md nor a recording rule")
+    if it["kind"] == "record":
+        if not re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z0-9_]+", name):
+            errors.append(f"recording rule {name}: not level:metric:operations")
+        continue
+    alerts += 1
+    sev = re.search(r"^\s+severity: (\S+)\s*$", body, re.M)
+    if not sev or sev.group(1) not in ("info", "warning", "critical"):
+        errors.append(f"alert {name}: severity missing or not info/warning/critical")
+    for key in ("summary", "description", "runbook_url"):
+        if not re.search(rf"^\s+{key}: \S", body, re.M):
+            errors.append(f"alert {name}: annotation {key} missing")
+    m = re.search(r'^\s+runbook_url: "([^"]*)"', body, re.M)
+    if m:
+        url = m.group(1)
+        prefix = "https://github.com/tcpstate/tcpstate_exporter/blob/main/docs/runbook.md#"
+        if not url.startswith(prefix):
+            errors.append(f"alert {name}: runbook_url does not start with {prefix}")
+        elif url[len(prefix):] not in anchors:
+            errors.append(f"alert {name}: runbook anchor #{url[len(prefix):]} is not a heading of docs/runbook.md")
+        elif url[len(prefix):] != name.lower():
+            errors.append(f"alert {name}: runbook anchor should be #{name.lower()}")
+    if name not in tested:
+        errors.append(f"alert {name}: no alert_rule_test in tests/")
+
+for e in errors:
+    print("  " + e)
+print(f"  {alerts} alerts, {len(items) - alerts} recording rules, {len(anchors)} runbook headings checked")
+sys.exit(1 if errors else 0)
+EOF
+
+step "3. promtool test rules"
+run "$promtool" test rules "$here"/tests/*.test.yml
+
+step "4. render-rules.sh"
+# Identity: no arguments, no change.
+printf '+ %s\n' "$render > identity.yml && cmp"
+if "$render" >"$tmp/identity.yml" && cmp -s "$rules" "$tmp/identity.yml"; then :; else fail "render-rules.sh without arguments must reproduce the file"; fi
+
+before=$(cksum <"$rules")
+args="--for 15m=5m --for 5m=1m --window 30m=2m --window 5m=1m --job e2e"
+# shellcheck disable=SC2086
+run "$render" $args -o "$tmp/rendered.yml"
+# shellcheck disable=SC2086
+run "$render" $args -o "$tmp/rendered2.yml"
+run cmp "$tmp/rendered.yml" "$tmp/rendered2.yml"
+[ "$(cksum <"$rules")" = "$before" ] || fail "render-rules.sh changed the shipped file"
+run "$promtool" check rules "$tmp/rendered.yml"
+
+count() { # PATTERN FILE
+    grep -Ec "$1" "$2"
+}
+check_count() { # DESCRIPTION EXPECTED ACTUAL
+    printf '  %s: expected %s, got %s\n' "$1" "$2" "$3"
+    [ "$2" -eq "$3" ] || fail "render-rules.sh: $1"
+}
+for15=$(count '^ *for: 15m$' "$rules")
+for5=$(count '^ *for: 5m$' "$rules")
+for1=$(count '^ *for: 1m$' "$rules")
+w30=$(grep -o '\[30m\]' "$rules" | wc -l)
+w5=$(grep -o '\[5m\]' "$rules" | wc -l)
+check_count "for: 15m became for: 5m (no chaining to 1m)" "$for15" "$(count '^ *for: 5m$' "$tmp/rendered.yml")"
+check_count "for: 5m and for: 1m are for: 1m" "$((for5 + for1))" "$(count '^ *for: 1m$' "$tmp/rendered.yml")"
+check_count "[30m] became [2m]" "$w30" "$(grep -o '\[2m\]' "$tmp/rendered.yml" | wc -l)"
+check_count "[5m] became [1m]" "$w5" "$(grep -o '\[1m\]' "$tmp/rendered.yml" | wc -l)"
+check_count "no [30m] left" 0 "$(grep -o '\[30m\]' "$tmp/rendered.yml" | wc -l)"
+check_count "job=\"e2e\"" "$(grep -o 'job="tcpstate_exporter"' "$rules" | wc -l)" "$(grep -o 'job="e2e"' "$tmp/rendered.yml" | wc -l)"
+# Only the mapped lines and one header line differ.
+changed=$(diff "$rules" "$tmp/rendered.yml" | grep -c '^>')
+check_count "changed lines (mapped lines + 1 header line)" \
+    "$((for15 + for5 + $(grep -c '\[30m\]\|\[5m\]\|job="tcpstate_exporter"' "$rules") + 1))" "$changed"
+
+# Errors: exit status 2, no output file.
+for bad in "--for 7m=1m" "--window 30m" "--for 15m=soon" "--for 15m=1m --for 15m=2m" "--job a|b" "--bogus"; do
+    printf '+ %s %s  (must fail with status 2)\n' "$render" "$bad"
+    # shellcheck disable=SC2086
+    "$render" $bad -o "$tmp/bad.yml" 2>/dev/null
+    status=$?
+    if [ "$status" -ne 2 ] || [ -e "$tmp/bad.yml" ]; then
+        fail "render-rules.sh $bad: status $status (expected 2, no output)"
+        rm -f "$tmp/bad.yml"
+    fi
+done
+
+step "5. promtool test rules on rendered copies"
+for t in "$here"/tests/rendered/*.test.yml; do
+    [ -e "$t" ] || continue
+    targs=$(sed -n 's/^# render-args: //p' "$t")
+    d="$tmp/rendered-$(basename "$t" .test.yml)"
+    mkdir -p "$d"
+    # shellcheck disable=SC2086
+    run "$render" $targs -o "$d/tcpstate_exporter.rules.yml" &&
+        cp "$t" "$d/" &&
+        run "$promtool" test rules "$d/$(basename "$t")"
+done
+
+if [ "$grafana" -eq 1 ]; then
+    step "6. grafana/check.sh"
+    run sh "$root/grafana/check.sh"
+fi
+
+printf '\n'
+if [ "$failures" -ne 0 ]; then
+    printf 'test.sh: %d check(s) FAILED\n' "$failures"
+    exit 1
+fi
+printf 'test.sh: all checks passed\n'
