@@ -11,8 +11,8 @@
 
 namespace tcpstate {
 
-// Port 9930 sits in the Prometheus exporter range; see docs/configuration.md
-// for why this number.
+// Port 9930 sits in the Prometheus exporter range; the README says why this
+// number.
 inline constexpr const char* kDefaultListenAddress = ":9930";
 
 struct PortRange {
