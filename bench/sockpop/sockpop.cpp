@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -66,14 +67,9 @@ constexpr int kAcceptBatch = 64;
 constexpr std::uint64_t kMaxCount = 10'000'000;
 constexpr std::uint64_t kMaxProcs = 256;
 constexpr std::uint64_t kMaxSources = 65536;
-constexpr std::uint64_t kListenerTag = std::uint64_t{1} << 32;
-
-// The only global: set by the signal handler. Signals are blocked except
-// inside ppoll/epoll_pwait, so a signal can never slip in between checking
-// this flag and going to sleep.
-volatile std::sig_atomic_t g_stop_signal = 0;
-
-extern "C" void OnStopSignal(int sig) { g_stop_signal = sig; }
+// epoll_event.data of a worker: an fd, or one of these tags.
+constexpr std::uint64_t kListenerTag = std::uint64_t{1} << 32;  // | index
+constexpr std::uint64_t kSignalTag = std::uint64_t{1} << 33;
 
 // ---------------------------------------------------------------------------
 // Errors and small helpers
@@ -104,6 +100,8 @@ std::string ErrnoHint(int err) {
     case EADDRINUSE:
       return " (port already taken: another sockpop still running? use "
              "another --port)";
+    case ENETUNREACH:
+      return " (is lo up in this namespace? ip link set lo up)";
     case EMFILE:
     case ENFILE:
       return " (file descriptor limit reached)";
@@ -350,7 +348,7 @@ network namespace, prints one READY line, holds the sockets, then cleans up.
                      BASE+9 (one extra IPv6 LISTEN socket per extra port).
   --ready-file PATH  also write the READY line to PATH (tmp file + rename;
                      a stale PATH is removed at start)
-  --hold-seconds T   hold at most T seconds (default and maximum: 3600)
+  --hold-seconds T   hold at most T seconds (default and cap: 3600)
 
 Sockets per family once READY is printed (N_x = value of --x):
   LISTEN       3 + N_listen      (+ extra IPv6 time-wait ports, see above)
@@ -461,7 +459,13 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       o.ready_file = std::string(value());
       if (o.ready_file.empty()) throw UsageError("--ready-file: empty path");
     } else if (name == "--hold-seconds") {
-      o.hold = seconds{number(0, static_cast<std::uint64_t>(kMaxHold.count()))};
+      const std::uint64_t hold = number(0, kMaxCount);
+      o.hold = std::min(seconds{hold}, kMaxHold);
+      if (o.hold < seconds{hold}) {
+        Log(Concat("--hold-seconds capped at ", kMaxHold.count()));
+      }
+    } else if (name == "--orphan-fin-wait") {
+      throw UsageError("--orphan-fin-wait takes no value");
     } else {
       throw UsageError(Concat("unknown option '", name, "'"));
     }
@@ -744,7 +748,11 @@ void RaiseFileLimit(const Plan& plan, SysctlChanges& sysctls) {
   rlimit wanted{need, std::max<rlim_t>(need, current.rlim_max)};
   if (need > current.rlim_max) {
     // The hard limit can never exceed fs.nr_open (a global sysctl).
-    sysctls.AtLeast("fs.nr_open", need);
+    try {
+      sysctls.AtLeast("fs.nr_open", need);
+    } catch (const Error& e) {
+      throw Error(Concat(e.what(), "; ", ProcsAdvice(plan, current.rlim_max)));
+    }
   }
   if (::setrlimit(RLIMIT_NOFILE, &wanted) != 0) {
     const int err = errno;
@@ -841,6 +849,46 @@ std::vector<Listener> CreateListeners(const Plan& plan) {
 }
 
 // ---------------------------------------------------------------------------
+// Stop signals
+
+// SIGTERM, SIGINT and SIGHUP are blocked and read from a signalfd that is
+// part of every poll set, so a stop request is noticed even while a worker
+// never sleeps (a handler would only run if epoll_pwait returned EINTR, which
+// it does not while events keep coming). Forked workers inherit the mask and
+// the fd; reading it yields the reader's own signals.
+class StopSignals {
+ public:
+  StopSignals() {
+    // Errors on dead peers and a background read of the terminal come back
+    // as EPIPE/EIO instead of killing or stopping the process.
+    std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGTTIN, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+    if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) {
+      ThrowSys(errno, "sigprocmask");
+    }
+    fd_ = Fd(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!fd_.valid()) ThrowSys(errno, "signalfd");
+  }
+
+  [[nodiscard]] int fd() const { return fd_.get(); }
+
+  // Number of a pending stop signal of the calling process, 0 if none.
+  [[nodiscard]] int Take() const {
+    signalfd_siginfo info{};
+    const ssize_t n = ::read(fd_.get(), &info, sizeof info);
+    return n == static_cast<ssize_t>(sizeof info)
+               ? static_cast<int>(info.ssi_signo)
+               : 0;
+  }
+
+ private:
+  Fd fd_;
+};
+
+// ---------------------------------------------------------------------------
 // Worker
 
 enum class ConnState : std::uint8_t {
@@ -884,12 +932,18 @@ class SocketTable {
   std::vector<ConnState> states_;
 };
 
-std::size_t FileLimit() {
+// Fd numbers are allocated lowest-first, so they stay below the number of
+// open files: the worker's own bound plus a margin for inherited fds. The
+// soft limit caps it too and may be far larger (up to fs.nr_open).
+std::size_t SocketTableSize(const Plan& plan) {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
     ThrowSys(errno, "getrlimit(RLIMIT_NOFILE)");
   }
-  return static_cast<std::size_t>(limit.rlim_cur);
+  const std::uint64_t bound =
+      FdsPerWorker(plan, plan.opts.procs) + plan.opts.procs + 4096;
+  return static_cast<std::size_t>(
+      std::min<std::uint64_t>(limit.rlim_cur, bound));
 }
 
 int SocketError(int fd) {
@@ -928,16 +982,22 @@ class Worker {
  public:
   Worker(const Plan& plan, const std::vector<Listener>& listeners,
          unsigned index, Fd status, Clock::time_point deadline,
-         const sigset_t& wait_mask)
+         const StopSignals& signals)
       : plan_(plan),
         index_(index),
         status_(std::move(status)),
         deadline_(deadline),
         hard_deadline_(deadline + kMaxHold + kCreationTimeout),
-        wait_mask_(wait_mask),
+        signals_(signals),
         epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-        table_(FileLimit()) {
+        table_(SocketTableSize(plan)) {
     if (!epoll_.valid()) ThrowSys(errno, "epoll_create1");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kSignalTag;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_.fd(), &ev) != 0) {
+      ThrowSys(errno, "epoll_ctl add signalfd");
+    }
     PlanClients();
     for (const Listener& l : listeners) {
       const auto [first, last] =
@@ -950,18 +1010,18 @@ class Worker {
   // Runs until stopped by a signal; throws on errors and on timeout.
   void Run() {
     std::array<epoll_event, 256> events{};
-    while (g_stop_signal == 0) {
+    while (stop_signal_ == 0) {
       UpdateListenerWatches();
       OpenClients();
       if (!reported_ && done_total() == client_total()) ReportReady();
       const auto now = Clock::now();
       if (!reported_ && now >= deadline_) throw Error(TimeoutMessage());
       if (now >= hard_deadline_) return;
-      const int n = ::epoll_pwait(
+      const int n = ::epoll_wait(
           epoll_.get(), events.data(), static_cast<int>(events.size()),
-          MillisUntil(reported_ ? hard_deadline_ : deadline_), &wait_mask_);
+          MillisUntil(reported_ ? hard_deadline_ : deadline_));
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) ThrowSys(errno, "epoll_pwait");
+      if (n < 0) ThrowSys(errno, "epoll_wait");
       for (int i = 0; i < n; ++i) Dispatch(events[static_cast<std::size_t>(i)]);
     }
   }
@@ -1090,6 +1150,10 @@ class Worker {
   }
 
   void Dispatch(const epoll_event& ev) {
+    if (ev.data.u64 == kSignalTag) {
+      stop_signal_ = signals_.Take();
+      return;
+    }
     if ((ev.data.u64 & kListenerTag) != 0) {
       AcceptFrom(static_cast<std::size_t>(ev.data.u64 & ~kListenerTag));
       return;
@@ -1121,7 +1185,7 @@ class Worker {
   void OnEstablishedClient(int fd) {
     switch (ReadByte(fd, "established client")) {
       case ReadResult::kData:
-        Hold(fd, Service::kEstablished);
+        KeepOpen(fd, Service::kEstablished);
         break;
       case ReadResult::kEof:
         throw Error(
@@ -1135,7 +1199,7 @@ class Worker {
   void OnCloseWaitClient(int fd) {
     switch (ReadByte(fd, "close-wait client")) {
       case ReadResult::kEof:
-        Hold(fd, Service::kCloseWait);
+        KeepOpen(fd, Service::kCloseWait);
         break;
       case ReadResult::kData:
         throw Error(
@@ -1145,7 +1209,7 @@ class Worker {
     }
   }
 
-  void Hold(int fd, Service service) {
+  void KeepOpen(int fd, Service service) {
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr) != 0) {
       ThrowSys(errno, "epoll_ctl del");
     }
@@ -1271,7 +1335,8 @@ class Worker {
   Fd status_;
   Clock::time_point deadline_;
   Clock::time_point hard_deadline_;
-  sigset_t wait_mask_;
+  const StopSignals& signals_;
+  int stop_signal_ = 0;
   Fd epoll_;
   SocketTable table_;
   std::vector<ListenerSlot> slots_;
@@ -1289,15 +1354,14 @@ class Worker {
                              const std::vector<Listener>& listeners,
                              unsigned index, Fd status, pid_t parent,
                              Clock::time_point deadline,
-                             const sigset_t& wait_mask) {
+                             const StopSignals& signals) {
   int code = 0;
   try {
     if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
       ThrowSys(errno, "prctl(PR_SET_PDEATHSIG)");
     }
     if (::getppid() != parent) throw Error("parent exited during startup");
-    Worker worker(plan, listeners, index, std::move(status), deadline,
-                  wait_mask);
+    Worker worker(plan, listeners, index, std::move(status), deadline, signals);
     worker.Run();
   } catch (const std::exception& e) {
     Log(Concat("worker ", index, ": ", e.what()));
@@ -1314,7 +1378,7 @@ class Worker {
 
 class WorkerSet {
  public:
-  WorkerSet() = default;
+  explicit WorkerSet(const StopSignals& signals) : signals_(signals) {}
   WorkerSet(const WorkerSet&) = delete;
   WorkerSet& operator=(const WorkerSet&) = delete;
   ~WorkerSet() {
@@ -1322,7 +1386,7 @@ class WorkerSet {
   }
 
   void Spawn(const Plan& plan, const std::vector<Listener>& listeners,
-             Clock::time_point deadline, const sigset_t& wait_mask) {
+             Clock::time_point deadline) {
     for (unsigned i = 0; i < plan.opts.procs; ++i) {
       int fds[2];
       if (::pipe2(fds, O_CLOEXEC) != 0) ThrowSys(errno, "pipe2");
@@ -1334,37 +1398,36 @@ class WorkerSet {
       if (pid == 0) {
         read_end.Reset();
         WorkerMain(plan, listeners, i, std::move(write_end), owner_, deadline,
-                   wait_mask);
+                   signals_);
       }
       children_.push_back({pid, std::move(read_end), false, false});
     }
   }
 
-  void WaitUntilReady(Clock::time_point deadline, const sigset_t& wait_mask) {
+  void WaitUntilReady(Clock::time_point deadline) {
     std::size_t ready = 0;
     while (ready < children_.size()) {
-      if (g_stop_signal != 0) {
-        throw Error(Concat("interrupted by signal ", g_stop_signal,
-                           " before the population was ready"));
-      }
       if (Clock::now() >= deadline) {
         throw Error(Concat("timed out: ", ready, " of ", children_.size(),
                            " workers ready after ", kCreationTimeout.count(),
                            " s"));
       }
-      std::vector<pollfd> fds;
-      std::vector<Child*> polled;
+      std::vector<pollfd> fds{{signals_.fd(), POLLIN, 0}};
+      std::vector<Child*> polled{nullptr};
       for (Child& c : children_) {
         if (c.ready) continue;
         fds.push_back({c.status.get(), POLLIN, 0});
         polled.push_back(&c);
       }
-      if (!Poll(fds, deadline, wait_mask)) continue;
-      for (std::size_t i = 0; i < fds.size(); ++i) {
+      Poll(fds, deadline);
+      if (const int sig = fds[0].revents != 0 ? signals_.Take() : 0) {
+        throw Error(Concat("interrupted by signal ", sig,
+                           " before the population was ready"));
+      }
+      for (std::size_t i = 1; i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
         char byte = 0;
         if (::read(fds[i].fd, &byte, 1) != 1 || byte != 'R') {
-          if (g_stop_signal != 0) continue;  // reported at the loop top
           throw Error(Concat("worker pid ", polled[i]->pid,
                              " exited before the population was ready"));
         }
@@ -1375,18 +1438,19 @@ class WorkerSet {
   }
 
   // Returns why holding ended.
-  std::string Hold(Clock::time_point deadline, const sigset_t& wait_mask) {
+  std::string Hold(Clock::time_point deadline) {
     bool watch_stdin = StdinIsWatchable();
-    while (true) {
-      if (g_stop_signal != 0) return Concat("signal ", g_stop_signal);
-      if (Clock::now() >= deadline) return "hold time elapsed";
-      std::vector<pollfd> fds;
+    while (Clock::now() < deadline) {
+      std::vector<pollfd> fds{{signals_.fd(), POLLIN, 0}};
       for (const Child& c : children_) fds.push_back({c.status.get(), 0, 0});
       if (watch_stdin) fds.push_back({STDIN_FILENO, POLLIN, 0});
-      if (!Poll(fds, deadline, wait_mask)) continue;
-      if (g_stop_signal != 0) continue;  // a signal also ends workers
+      Poll(fds, deadline);
+      // Checked first: Ctrl-C also ends the workers themselves.
+      if (const int sig = fds[0].revents != 0 ? signals_.Take() : 0) {
+        return Concat("signal ", sig);
+      }
       for (std::size_t i = 0; i < children_.size(); ++i) {
-        if (fds[i].revents != 0) {
+        if (fds[i + 1].revents != 0) {
           throw Error(Concat("worker pid ", children_[i].pid,
                              " exited while holding the population"));
         }
@@ -1402,6 +1466,7 @@ class WorkerSet {
         }
       }
     }
+    return "hold time elapsed";
   }
 
   // SIGTERM, bounded wait, then SIGKILL. Idempotent.
@@ -1436,15 +1501,14 @@ class WorkerSet {
            ::isatty(STDIN_FILENO) == 1;
   }
 
-  // Returns false on EINTR (signal) so the caller re-checks its conditions.
-  static bool Poll(std::vector<pollfd>& fds, Clock::time_point deadline,
-                   const sigset_t& wait_mask) {
-    const int ms = MillisUntil(deadline);
-    const timespec timeout{ms / 1000, static_cast<long>(ms % 1000) * 1'000'000};
-    const int n = ::ppoll(fds.data(), fds.size(), &timeout, &wait_mask);
-    if (n < 0 && errno == EINTR) return false;
-    if (n < 0) ThrowSys(errno, "ppoll");
-    return n > 0;
+  // Waits at most until `deadline` (and at most kMaxWait); on return the
+  // revents are valid (all zero after a timeout).
+  static void Poll(std::vector<pollfd>& fds, Clock::time_point deadline) {
+    const int n = ::poll(fds.data(), fds.size(), MillisUntil(deadline));
+    if (n < 0 && errno != EINTR) ThrowSys(errno, "poll");
+    if (n <= 0) {
+      for (pollfd& p : fds) p.revents = 0;
+    }
   }
 
   // Returns how many children are still running.
@@ -1463,33 +1527,10 @@ class WorkerSet {
     return running;
   }
 
+  const StopSignals& signals_;
   pid_t owner_ = ::getpid();
   std::vector<Child> children_;
 };
-
-// Signals stay blocked except while sleeping in ppoll/epoll_pwait (with the
-// returned mask), which makes the stop flag race-free.
-sigset_t SetUpSignals() {
-  struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  for (const int sig : {SIGTERM, SIGINT, SIGHUP}) {
-    if (::sigaction(sig, &sa, nullptr) != 0) ThrowSys(errno, "sigaction");
-    sigaddset(&stop_signals, sig);
-  }
-  // Errors on dead peers and a background read of the terminal come back
-  // as EPIPE/EIO instead of killing or stopping the process.
-  std::signal(SIGPIPE, SIG_IGN);
-  std::signal(SIGTTIN, SIG_IGN);
-  sigset_t wait_mask;
-  if (::sigprocmask(SIG_BLOCK, &stop_signals, &wait_mask) != 0) {
-    ThrowSys(errno, "sigprocmask");
-  }
-  for (const int sig : {SIGTERM, SIGINT, SIGHUP}) sigdelset(&wait_mask, sig);
-  return wait_mask;
-}
 
 void RemoveStaleReadyFile(const std::string& path) {
   if (!path.empty() && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -1499,9 +1540,9 @@ void RemoveStaleReadyFile(const std::string& path) {
 }
 
 void Announce(const std::string& line, const std::string& ready_file) {
-  if (!ready_file.empty()) WriteFileAtomically(ready_file, line + '\n');
   std::cout << line << std::endl;
   if (!std::cout) Log("warning: could not write the READY line to stdout");
+  if (!ready_file.empty()) WriteFileAtomically(ready_file, line + '\n');
 }
 
 int Run(const Options& opts) {
@@ -1515,14 +1556,14 @@ int Run(const Options& opts) {
   SysctlChanges sysctls;
   RaiseFileLimit(plan, sysctls);
   TuneNamespace(plan, sysctls);
-  const sigset_t wait_mask = SetUpSignals();
+  const StopSignals signals;
 
   std::vector<Listener> listeners = CreateListeners(plan);
-  WorkerSet workers;
-  workers.Spawn(plan, listeners, deadline, wait_mask);
+  WorkerSet workers(signals);
+  workers.Spawn(plan, listeners, deadline);
   listeners.clear();  // the workers own them now
   // Small grace so a worker's own, more detailed timeout report wins.
-  workers.WaitUntilReady(deadline + seconds{3}, wait_mask);
+  workers.WaitUntilReady(deadline + seconds{3});
 
   const auto ready_at = Clock::now();
   const std::chrono::duration<double> took = ready_at - start;
@@ -1530,7 +1571,7 @@ int Run(const Options& opts) {
              took.count(), " s"));
   Announce(ReadyLine(ExpectedCounts(plan)), opts.ready_file);
 
-  const std::string reason = workers.Hold(ready_at + opts.hold, wait_mask);
+  const std::string reason = workers.Hold(ready_at + opts.hold);
   Log(Concat("stopping: ", reason));
   workers.Stop();
   return 0;

@@ -84,7 +84,6 @@ void PollAggregator::BeginAttempt() {
   destinations_.clear();
   pending_.clear();
   tracker_.Begin();
-  if (owners_ != nullptr) owners_->BeginPoll();
 }
 
 void PollAggregator::OnRecord(const SocketRecord& record) {
@@ -158,17 +157,16 @@ void PollAggregator::TrackDestination(const SocketRecord& record, PortKey port) 
   ++it->second.sockets;
 }
 
+void PollAggregator::AppendPendingInodes(std::vector<uint32_t>& out) const {
+  for (const auto& p : pending_) out.push_back(p.inode);
+}
+
 SocketTable PollAggregator::Finish() {
   if (owners_ != nullptr) {
-    std::vector<uint32_t> inodes;
-    inodes.reserve(pending_.size());
-    for (const auto& p : pending_) inodes.push_back(p.inode);
-    if (!inodes.empty()) owners_->Resolve(inodes);
     for (const auto& p : pending_) {
       const OwnerId owner = owners_->Lookup(p.inode).value_or(kOwnerUnknown);
       AddOwned(owner, p.state, p.direction, p.port, p.first_seen_ms);
     }
-    owners_->EndPoll();
   }
   pending_.clear();
   tracker_.Commit();

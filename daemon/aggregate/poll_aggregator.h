@@ -1,7 +1,10 @@
 // Aggregates the socket table while the dump streams in: memory grows with
 // the number of distinct series (and tracked CLOSE_WAIT sockets), never with
 // the number of sockets. Sockets whose owner is not cached yet wait in a
-// compact list until the one /proc look-up after the dump.
+// compact list until the one /proc look-up after the dump, which the caller
+// runs once for every namespace of a poll:
+//   owners.BeginPoll(); BeginAttempt(); OnRecord()...;
+//   owners.Resolve(pending inodes of every aggregator); Finish(); owners.EndPoll();
 #pragma once
 
 #include <cstdint>
@@ -28,11 +31,12 @@ class PollAggregator : public TableSink {
   void BeginAttempt() override;
   void OnRecord(const SocketRecord& record) override;
 
-  // Resolves pending owners, applies the caps and returns the final table.
-  // Call once, after a successful read.
-  SocketTable Finish();
+  // Inodes whose owner was not cached: resolve them before Finish().
+  void AppendPendingInodes(std::vector<uint32_t>& out) const;
 
-  size_t pending_owner_lookups() const { return pending_.size(); }
+  // Places the pending sockets, applies the caps and returns the final
+  // table. Call once, after a successful read.
+  SocketTable Finish();
 
  private:
   struct Pending {

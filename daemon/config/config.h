@@ -60,6 +60,13 @@ struct Config {
     uint32_t max_tracked = 1'000'000;
   } close_wait;
 
+  struct Namespaces {
+    // host: the exporter's own network namespace only. all: every network
+    // namespace on the node (Kubernetes pods), each labelled with its pod.
+    enum class Mode { kHost, kAll } mode = Mode::kHost;
+    uint32_t max = 256;
+  } namespaces;
+
   struct Outbound {
     uint32_t max_destinations = 1'000'000;
   } outbound;

@@ -230,7 +230,7 @@ Config LoadRoot(const YAML::Node& root) {
   Config config;
   if (root.IsNull()) return config;  // an empty file means all defaults
   ExpectMap(root, "", {"web", "poll", "proc_root", "ports", "processes",
-                       "close_wait", "outbound", "log"});
+                       "close_wait", "namespaces", "outbound", "log"});
   if (root["web"]) LoadWeb(root["web"], "web", config.web);
   if (root["poll"]) LoadPoll(root["poll"], "poll", config.poll);
   if (root["proc_root"]) {
@@ -242,6 +242,24 @@ Config LoadRoot(const YAML::Node& root) {
   if (root["ports"]) LoadPorts(root["ports"], "ports", config.ports);
   if (root["processes"]) LoadProcesses(root["processes"], "processes", config.processes);
   if (root["close_wait"]) LoadCloseWait(root["close_wait"], "close_wait", config.close_wait);
+  if (root["namespaces"]) {
+    const YAML::Node& ns = root["namespaces"];
+    ExpectMap(ns, "namespaces", {"mode", "max"});
+    if (ns["mode"]) {
+      const std::string mode = AsString(ns["mode"], "namespaces.mode");
+      if (mode == "host") {
+        config.namespaces.mode = Config::Namespaces::Mode::kHost;
+      } else if (mode == "all") {
+        config.namespaces.mode = Config::Namespaces::Mode::kAll;
+      } else {
+        Fail("namespaces.mode", "must be host or all, got '" + mode + "'");
+      }
+    }
+    if (ns["max"]) {
+      config.namespaces.max =
+          static_cast<uint32_t>(AsUnsigned(ns["max"], "namespaces.max", 1, 100000));
+    }
+  }
   if (root["outbound"]) {
     ExpectMap(root["outbound"], "outbound", {"max_destinations"});
     if (root["outbound"]["max_destinations"]) {

@@ -1,5 +1,6 @@
 #include "metrics/render_snapshot.h"
 
+#include <map>
 #include <string>
 #include <utility>
 
@@ -14,21 +15,34 @@ using prometheus::MetricFamily;
 using prometheus::MetricType;
 using Labels = std::vector<ClientMetric::Label>;
 
+// Collects families; a family started twice (once per network namespace)
+// gets one entry, and every series carries the current target's labels first.
 class Families {
  public:
+  void SetTargetLabels(const std::vector<std::pair<std::string, std::string>>& labels) {
+    target_labels_.clear();
+    for (const auto& [name, value] : labels) target_labels_.push_back({name, value});
+  }
   MetricFamily& Start(std::string name, std::string help, MetricType type) {
-    families_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
-    return families_.back();
+    auto [it, inserted] = index_.try_emplace(name, families_.size());
+    if (inserted) {
+      families_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
+    }
+    current_ = it->second;
+    return families_[current_];
   }
   void Add(Labels labels, double value) {
     ClientMetric metric;
-    metric.label = std::move(labels);
-    if (families_.back().type == MetricType::Counter) {
+    metric.label = target_labels_;
+    metric.label.insert(metric.label.end(), std::make_move_iterator(labels.begin()),
+                        std::make_move_iterator(labels.end()));
+    MetricFamily& family = families_[current_];
+    if (family.type == MetricType::Counter) {
       metric.counter.value = value;
     } else {
       metric.gauge.value = value;
     }
-    families_.back().metric.push_back(std::move(metric));
+    family.metric.push_back(std::move(metric));
   }
   // A family with one unlabelled series.
   void Single(std::string name, std::string help, MetricType type, double value) {
@@ -39,6 +53,9 @@ class Families {
 
  private:
   std::vector<MetricFamily> families_;
+  std::map<std::string, size_t> index_;
+  size_t current_ = 0;
+  Labels target_labels_;
 };
 
 void AppendProcessLabels(Labels& labels, const std::string& process,
@@ -130,7 +147,7 @@ void RenderSockets(const SocketTable& t, Families& f) {
   }
 }
 
-void RenderKernel(const Snapshot& s, Families& f) {
+void RenderKernel(const TargetData& s, Families& f) {
   if (s.kernel) {
     for (const auto& setting : s.kernel->values) {
       f.Single("tcpstate_kernel_" + setting.metric, setting.help, MetricType::Gauge,
@@ -205,14 +222,35 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
     f.Add({{"kind", "full"}}, static_cast<double>(a.full_scans));
     f.Add({{"kind", "partial"}}, static_cast<double>(a.partial_scans));
   }
+  uint64_t folded_ports = 0;
+  uint64_t folded_processes = 0;
+  for (const auto& target : snapshot.targets) {
+    if (!target.sockets) continue;
+    folded_ports += target.sockets->folded_ports;
+    folded_processes += target.sockets->folded_processes;
+  }
   f.Start("tcpstate_folded_series",
           "Distinct label values folded into other/(other) by a cap in the latest poll.",
           MetricType::Gauge);
-  const uint64_t folded_ports = snapshot.sockets ? snapshot.sockets->folded_ports : 0;
-  const uint64_t folded_processes =
-      snapshot.sockets ? snapshot.sockets->folded_processes : 0;
   f.Add({{"cap", "port"}}, static_cast<double>(folded_ports));
   f.Add({{"cap", "process"}}, static_cast<double>(folded_processes));
+  if (s.netns.all_mode) {
+    f.Single("tcpstate_netns_read", "Network namespaces read in the latest poll.",
+             MetricType::Gauge, static_cast<double>(s.netns.read));
+    f.Single("tcpstate_netns_over_cap",
+             "Network namespaces not read in the latest poll because of namespaces.max.",
+             MetricType::Gauge, static_cast<double>(s.netns.over_cap));
+    f.Single("tcpstate_netns_vanished_total",
+             "Network namespaces that disappeared between discovery and dump.",
+             MetricType::Counter, static_cast<double>(s.netns.vanished_total));
+    f.Single("tcpstate_netns_enter_failures_total",
+             "Network namespaces that could not be entered (needs CAP_SYS_ADMIN and "
+             "CAP_SYS_PTRACE).",
+             MetricType::Counter, static_cast<double>(s.netns.enter_failures_total));
+    f.Single("tcpstate_netns_unreadable_processes",
+             "Processes whose network namespace the exporter may not read.",
+             MetricType::Gauge, static_cast<double>(s.netns.unreadable));
+  }
   f.Single("tcpstate_config_last_reload_successful",
            "0 after a configuration reload (SIGHUP) was rejected.", MetricType::Gauge,
            s.config_reload_ok ? 1 : 0);
@@ -222,8 +260,15 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
 
 std::vector<MetricFamily> RenderSnapshot(const Snapshot& snapshot) {
   Families f;
-  if (snapshot.sockets) RenderSockets(*snapshot.sockets, f);
-  RenderKernel(snapshot, f);
+  for (const auto& target : snapshot.targets) {
+    f.SetTargetLabels(target.labels);
+    if (target.sockets) RenderSockets(*target.sockets, f);
+  }
+  for (const auto& target : snapshot.targets) {
+    f.SetTargetLabels(target.labels);
+    RenderKernel(target, f);
+  }
+  f.SetTargetLabels({});
   RenderSelf(snapshot, f);
   return f.Take();
 }

@@ -1,6 +1,7 @@
 #include "poller/poller.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -34,23 +35,52 @@ constexpr const char* kNetlinkReasons[] = {
     "socket", "send", "recv", "truncated", "malformed", "sequence",
     "nlmsg_error", "done_error", "interrupted"};
 
+bool SameGroups(const std::vector<ProcessGroup>& a, const std::vector<ProcessGroup>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const auto& x, const auto& y) {
+                      return x.name == y.name && x.pattern == y.pattern;
+                    });
+}
+
+std::vector<std::pair<std::string, std::string>> LabelsFor(const NetnsInfo& netns) {
+  std::vector<std::pair<std::string, std::string>> labels;
+  labels.emplace_back("netns", netns.host ? "host" : std::to_string(netns.inode));
+  if (!netns.pod.pod_uid.empty()) labels.emplace_back("pod_uid", netns.pod.pod_uid);
+  if (!netns.pod_namespace.empty()) labels.emplace_back("pod_namespace", netns.pod_namespace);
+  if (!netns.pod_name.empty()) labels.emplace_back("pod_name", netns.pod_name);
+  return labels;
+}
+
 }  // namespace
+
+struct Poller::Visit {
+  Target* target = nullptr;
+  std::unique_ptr<PollAggregator> aggregator;
+  Status status = OkStatus();
+  TableReadStats stats;
+  double sock_diag_seconds = 0;
+  bool kernel_up = false;
+  bool netstat_up = false;
+  double kernel_seconds = 0;
+  double netstat_seconds = 0;
+  bool skipped = false;  // vanished or not enterable: no data this poll
+};
 
 Poller::Poller(Config config, std::unique_ptr<TransportFactory> transports,
                SnapshotCollectable& output)
-    : config_(std::move(config)),
-      transports_(std::move(transports)),
-      output_(output),
-      tracker_(config_.close_wait.max_tracked) {
-  reader_ = std::make_unique<TcpTableReader>(*transports_,
-                                             config_.poll.netlink_dump_retries);
+    : config_(std::move(config)), transports_(std::move(transports)), output_(output) {
+  reader_ = std::make_unique<TcpTableReader>(*transports_, config_.poll.netlink_dump_retries);
   if (config_.processes.enabled) {
-    owners_ = std::make_unique<ProcOwnerDirectory>(config_.proc_root,
-                                                   config_.processes.groups);
+    owners_ = std::make_unique<ProcOwnerDirectory>(config_.proc_root, config_.processes.groups);
   }
-  for (const char* reason : kNetlinkReasons) snapshot_.self.netlink_errors[reason] = 0;
-  snapshot_.self.attribution_enabled = config_.processes.enabled;
+  for (const char* reason : kNetlinkReasons) self_.netlink_errors[reason] = 0;
+  self_.attribution_enabled = config_.processes.enabled;
+  char link[64];
+  const ssize_t n = ::readlink("/proc/thread-self/ns/net", link, sizeof(link));
+  if (n > 0) ParseNetnsLink(std::string_view(link, static_cast<size_t>(n)), &own_netns_);
 }
+
+Poller::~Poller() = default;
 
 void Poller::UpdateConfig(Config config) {
   std::lock_guard lock(pending_mutex_);
@@ -68,120 +98,242 @@ void Poller::ApplyPendingConfig() {
   if (!next) return;
   const bool owners_changed = next->processes.enabled != config_.processes.enabled ||
                               next->proc_root != config_.proc_root ||
-                              next->processes.groups.size() != config_.processes.groups.size() ||
-                              !std::equal(next->processes.groups.begin(),
-                                          next->processes.groups.end(),
-                                          config_.processes.groups.begin(),
-                                          [](const auto& a, const auto& b) {
-                                            return a.name == b.name && a.pattern == b.pattern;
-                                          });
+                              !SameGroups(next->processes.groups, config_.processes.groups);
+  const bool mode_changed = next->namespaces.mode != config_.namespaces.mode;
   config_ = std::move(*next);
-  reader_ = std::make_unique<TcpTableReader>(*transports_,
-                                             config_.poll.netlink_dump_retries);
-  tracker_.set_max_tracked(config_.close_wait.max_tracked);
+  reader_ = std::make_unique<TcpTableReader>(*transports_, config_.poll.netlink_dump_retries);
+  for (auto& [key, target] : targets_) {
+    target.tracker->set_max_tracked(config_.close_wait.max_tracked);
+  }
   if (owners_changed) {
     owners_ = config_.processes.enabled
                   ? std::make_unique<ProcOwnerDirectory>(config_.proc_root,
                                                          config_.processes.groups)
                   : nullptr;
   }
-  snapshot_.self.attribution_enabled = config_.processes.enabled;
+  if (mode_changed) targets_.clear();  // labels change: start afresh
+  self_.attribution_enabled = config_.processes.enabled;
   spdlog::info("configuration reloaded");
 }
 
-void Poller::ReadKernel() {
+std::vector<Poller::Target*> Poller::SelectTargets() {
+  auto make_tracker = [this] {
+    return std::make_unique<CloseWaitTracker>(config_.close_wait.max_tracked);
+  };
+  if (config_.namespaces.mode == Config::Namespaces::Mode::kHost) {
+    auto& target = targets_[0];
+    if (!target.tracker) target.tracker = make_tracker();
+    return {&target};
+  }
+  DiscoveryStats discovery;
+  auto found = DiscoverNetns(config_.proc_root, own_netns_, discovery);
+  self_.netns.unreadable = discovery.unreadable;
+  self_.netns.over_cap =
+      found.size() > config_.namespaces.max ? found.size() - config_.namespaces.max : 0;
+  if (found.size() > config_.namespaces.max) found.resize(config_.namespaces.max);
+  std::map<uint64_t, Target> kept;
+  std::vector<uint64_t> order;
+  for (auto& info : found) {
+    auto it = targets_.find(info.inode);
+    Target target;
+    if (it != targets_.end()) {
+      target = std::move(it->second);
+      target.netns.pids = info.pids;  // members change; identity does not
+    } else {
+      IdentifyPod(config_.proc_root, info);
+      target.netns = std::move(info);
+      target.tracker = make_tracker();
+      target.data.labels = LabelsFor(target.netns);
+    }
+    order.push_back(target.netns.inode);
+    kept.emplace(target.netns.inode, std::move(target));
+  }
+  targets_ = std::move(kept);  // namespaces that are gone leave no series
+  std::vector<Target*> selected;
+  for (uint64_t inode : order) selected.push_back(&targets_.at(inode));
+  return selected;
+}
+
+void Poller::ReadKernel(Visit& visit, bool entered) {
+  TargetData& data = visit.target->data;
+  // /proc/sys/net follows the namespace of the thread that opens it;
+  // /proc/net is the main thread's, so an entered thread reads its own.
   auto start = Clock::now();
   auto settings = ReadKernelSettings(config_.proc_root);
-  auto& sysctl = snapshot_.self.sources["sysctl"];
-  sysctl.up = settings.ok();
-  sysctl.duration_seconds = SecondsSince(start);
+  visit.kernel_up = settings.ok();
+  visit.kernel_seconds = SecondsSince(start);
   if (settings.ok()) {
-    snapshot_.kernel = std::make_shared<const KernelSettings>(std::move(settings).value());
+    data.kernel = std::make_shared<const KernelSettings>(std::move(settings).value());
   } else {
     spdlog::debug("sysctl read failed: {}", settings.error().message);
   }
-
   start = Clock::now();
-  auto counters = ReadTcpExtCounters(config_.proc_root);
-  auto& netstat = snapshot_.self.sources["netstat"];
-  netstat.up = counters.ok();
-  netstat.duration_seconds = SecondsSince(start);
+  const std::filesystem::path proc_root(config_.proc_root);
+  const auto net_dir = entered ? proc_root / "thread-self" / "net"
+                               : proc_root / "net";
+  auto counters = ReadTcpExtCounters(net_dir);
+  visit.netstat_up = counters.ok();
+  visit.netstat_seconds = SecondsSince(start);
   if (counters.ok()) {
-    snapshot_.tcpext = std::make_shared<const std::vector<TcpExtCounter>>(
-        std::move(counters).value());
+    data.tcpext = std::make_shared<const std::vector<TcpExtCounter>>(std::move(counters).value());
   } else {
     spdlog::debug("netstat read failed: {}", counters.error().message);
   }
 }
 
-bool Poller::ReadSockets() {
-  SelfStats& self = snapshot_.self;
+void Poller::VisitTarget(Visit& visit, bool entered) {
+  ReadKernel(visit, entered);
   const auto start = Clock::now();
-  const EphemeralRange range =
-      snapshot_.kernel ? EphemeralRangeOf(*snapshot_.kernel) : EphemeralRange{};
-  PollAggregator aggregator(config_, PortRange{range.low, range.high}, owners_.get(),
-                            tracker_, MonotonicMs());
-  TableReadStats stats;
-  const Status status = reader_->Read(aggregator, stats, &stopping_);
-  self.netlink_retries += stats.retries;
-  auto& sock_diag = self.sources["sock_diag"];
-  sock_diag.up = status.ok();
-  sock_diag.duration_seconds = SecondsSince(start);
-  if (!status.ok()) {
-    const char* reason = stats.failure_reason ? stats.failure_reason : "recv";
-    if (std::string(reason) != "cancelled") ++self.netlink_errors[reason];
-    if (status.error().message != last_error_) {
-      spdlog::error("socket table read failed ({}): {}; serving the last good data",
-                    reason, status.error().message);
-      last_error_ = status.error().message;
+  const EphemeralRange range = visit.target->data.kernel
+                                   ? EphemeralRangeOf(*visit.target->data.kernel)
+                                   : EphemeralRange{};
+  visit.aggregator = std::make_unique<PollAggregator>(
+      config_, PortRange{range.low, range.high}, owners_.get(), *visit.target->tracker,
+      MonotonicMs());
+  visit.status = reader_->Read(*visit.aggregator, visit.stats, &stopping_);
+  visit.sock_diag_seconds = SecondsSince(start);
+}
+
+bool Poller::ReadSockets(std::vector<Visit>& visits) {
+  bool all_ok = true;
+  auto& sock_diag = self_.sources["sock_diag"];
+  sock_diag.duration_seconds = 0;
+  for (auto& visit : visits) {
+    const NetnsInfo& netns = visit.target->netns;
+    const bool enter = netns.inode != 0 && netns.inode != own_netns_;
+    if (!enter) {
+      VisitTarget(visit, netns.inode != 0);
+    } else {
+      auto fd = OpenNetns(config_.proc_root, netns);
+      if (!fd.ok()) {
+        visit.skipped = true;
+        if (fd.error().code == ENOENT || fd.error().code == ESRCH) {
+          ++self_.netns.vanished_total;  // quietly: pods come and go
+        } else {
+          ++self_.netns.enter_failures_total;
+          if (!warned_enter_) {
+            spdlog::warn("cannot open network namespaces ({}): pods are not read; "
+                         "needs CAP_SYS_PTRACE", fd.error().message);
+            warned_enter_ = true;
+          }
+        }
+        continue;
+      }
+      Status entered = OkStatus();
+      // setns changes only the calling thread: a throwaway one keeps the poll
+      // thread in its own namespace whatever happens.
+      std::thread worker([&] {
+        entered = EnterNetns(*fd);
+        if (entered.ok()) VisitTarget(visit, true);
+      });
+      worker.join();
+      if (!entered.ok()) {
+        visit.skipped = true;
+        ++self_.netns.enter_failures_total;
+        if (!warned_enter_) {
+          spdlog::warn("cannot enter network namespaces ({}): pods are not read; "
+                       "needs CAP_SYS_ADMIN", entered.error().message);
+          warned_enter_ = true;
+        }
+        continue;
+      }
     }
-    tracker_.Begin();  // drop what the failed attempt observed
-    return false;
+    sock_diag.duration_seconds += visit.sock_diag_seconds;
+    self_.netlink_retries += visit.stats.retries;
+    if (!visit.status.ok()) {
+      all_ok = false;
+      const char* reason = visit.stats.failure_reason ? visit.stats.failure_reason : "recv";
+      if (std::string(reason) != "cancelled") ++self_.netlink_errors[reason];
+      if (visit.status.error().message != last_error_) {
+        spdlog::error("socket table read failed ({}): {}; serving the last good data",
+                      reason, visit.status.error().message);
+        last_error_ = visit.status.error().message;
+      }
+      visit.target->tracker->Begin();  // drop what the failed read observed
+    }
   }
-  if (!last_error_.empty()) {
+  sock_diag.up = all_ok;
+  if (all_ok && !last_error_.empty()) {
     spdlog::info("socket table read recovered");
     last_error_.clear();
   }
-
-  const auto attribution_start = Clock::now();
-  SocketTable table = aggregator.Finish();
-  if (owners_) {
-    auto& process = self.sources["process"];
-    self.attribution = owners_->stats();
-    process.up = self.attribution.available;
-    process.duration_seconds = SecondsSince(attribution_start);
-    if (!self.attribution.available && !warned_attribution_) {
-      spdlog::warn(
-          "cannot read other processes' fds (need CAP_SYS_PTRACE and "
-          "CAP_DAC_READ_SEARCH): their sockets are labelled process=\"(unknown)\"");
-      warned_attribution_ = true;
-    }
-  }
-  self.poll_sockets = stats.records;
-  snapshot_.sockets = std::make_shared<const SocketTable>(std::move(table));
-  return true;
+  return all_ok;
 }
 
 bool Poller::PollOnce() {
   ApplyPendingConfig();
   const auto start = Clock::now();
-  ReadKernel();
-  const bool ok = ReadSockets();
-  SelfStats& self = snapshot_.self;
-  self.poll_duration_seconds = SecondsSince(start);
-  self.last_poll_success = ok;
-  self.config_reload_ok = reload_ok_;
-  if (ok) {
-    ++self.polls_success;
-    self.last_success_timestamp_seconds = UnixSeconds();
-    last_success_unix_ = self.last_success_timestamp_seconds;
-  } else {
-    ++self.polls_failure;
+  auto selected = SelectTargets();
+  std::vector<Visit> visits(selected.size());
+  for (size_t i = 0; i < selected.size(); ++i) visits[i].target = selected[i];
+
+  if (owners_) owners_->BeginPoll();
+  const bool ok = ReadSockets(visits);
+
+  // One /proc look-up for the sockets of every namespace whose owner is new.
+  const auto attribution_start = Clock::now();
+  if (owners_) {
+    std::vector<uint32_t> pending;
+    for (const auto& visit : visits) {
+      if (!visit.skipped && visit.status.ok()) visit.aggregator->AppendPendingInodes(pending);
+    }
+    if (!pending.empty()) owners_->Resolve(pending);
   }
-  output_.Publish(std::make_shared<const SnapshotCollectable::Families>(
-      RenderSnapshot(snapshot_)));
-  spdlog::debug("poll {} in {:.3f}s: {} sockets", ok ? "ok" : "failed",
-                self.poll_duration_seconds, self.poll_sockets);
+  uint64_t sockets = 0;
+  uint64_t read = 0;
+  bool kernel_up = true;
+  bool netstat_up = true;
+  double kernel_seconds = 0;
+  double netstat_seconds = 0;
+  for (auto& visit : visits) {
+    if (visit.skipped) continue;
+    ++read;
+    kernel_up &= visit.kernel_up;
+    netstat_up &= visit.netstat_up;
+    kernel_seconds += visit.kernel_seconds;
+    netstat_seconds += visit.netstat_seconds;
+    if (!visit.status.ok()) continue;
+    sockets += visit.stats.records;
+    visit.target->data.sockets =
+        std::make_shared<const SocketTable>(visit.aggregator->Finish());
+  }
+  if (owners_) {
+    owners_->EndPoll();
+    auto& process = self_.sources["process"];
+    self_.attribution = owners_->stats();
+    process.up = self_.attribution.available;
+    process.duration_seconds = SecondsSince(attribution_start);
+    if (!self_.attribution.available && !warned_attribution_) {
+      spdlog::warn(
+          "cannot read other processes' fds (need CAP_SYS_PTRACE and "
+          "CAP_DAC_READ_SEARCH): their sockets are labelled process=\"(unknown)\"");
+      warned_attribution_ = true;
+    }
+  } else {
+    self_.sources.erase("process");
+  }
+  self_.sources["sysctl"] = {kernel_up, kernel_seconds};
+  self_.sources["netstat"] = {netstat_up, netstat_seconds};
+  self_.netns.all_mode = config_.namespaces.mode == Config::Namespaces::Mode::kAll;
+  self_.netns.read = read;
+
+  self_.poll_duration_seconds = SecondsSince(start);
+  self_.last_poll_success = ok;
+  self_.config_reload_ok = reload_ok_;
+  if (ok) {
+    ++self_.polls_success;
+    self_.poll_sockets = sockets;
+    self_.last_success_timestamp_seconds = UnixSeconds();
+    last_success_unix_ = self_.last_success_timestamp_seconds;
+  } else {
+    ++self_.polls_failure;
+  }
+  Snapshot snapshot;
+  snapshot.self = self_;
+  for (Target* target : selected) snapshot.targets.push_back(target->data);
+  output_.Publish(std::make_shared<const SnapshotCollectable::Families>(RenderSnapshot(snapshot)));
+  spdlog::debug("poll {} in {:.3f}s: {} sockets in {} namespaces", ok ? "ok" : "failed",
+                self_.poll_duration_seconds, sockets, read);
   return ok;
 }
 

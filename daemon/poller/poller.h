@@ -1,10 +1,12 @@
 // Polls every data source on an interval and publishes an immutable
 // snapshot. Each source is isolated: a failing one keeps its last good data
-// and says so in tcpstate_source_up, the others carry on.
+// and says so in tcpstate_source_up, the others carry on. In namespace mode
+// "all", every network namespace of the node is read by a short-lived thread
+// that enters it, so the poll thread itself never changes namespace.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,17 +17,21 @@
 #include "metrics/snapshot_collectable.h"
 #include "netlink/netlink_transport.h"
 #include "netlink/tcp_table_reader.h"
+#include "netns/netns_discovery.h"
 #include "poller/snapshot.h"
 #include "procfs/proc_owner_directory.h"
 
 namespace tcpstate {
 
+class PollAggregator;
+
 class Poller {
  public:
   Poller(Config config, std::unique_ptr<TransportFactory> transports,
          SnapshotCollectable& output);
+  ~Poller();
 
-  // One poll of every source; publishes the result. Returns true when the
+  // One poll of every source; publishes the result. Returns true when every
   // socket table was read.
   bool PollOnce();
 
@@ -36,24 +42,36 @@ class Poller {
   void UpdateConfig(Config config);
   void SetReloadStatus(bool ok);
 
-  const Snapshot& last() const { return snapshot_; }
   // Unix time of the latest successful poll, 0 before; safe from any thread.
   double last_success_unix() const { return last_success_unix_.load(); }
 
  private:
+  // A network namespace followed across polls (key 0 in host mode).
+  struct Target {
+    NetnsInfo netns;  // empty in host mode
+    TargetData data;
+    std::unique_ptr<CloseWaitTracker> tracker;
+  };
+  // One namespace's work in one poll.
+  struct Visit;
+
   void ApplyPendingConfig();
-  void ReadKernel();
-  bool ReadSockets();
+  std::vector<Target*> SelectTargets();
+  void VisitTarget(Visit& visit, bool entered);
+  void ReadKernel(Visit& visit, bool entered);
+  bool ReadSockets(std::vector<Visit>& visits);
 
   Config config_;
   std::unique_ptr<TransportFactory> transports_;
   SnapshotCollectable& output_;
   std::unique_ptr<TcpTableReader> reader_;
   std::unique_ptr<ProcOwnerDirectory> owners_;
-  CloseWaitTracker tracker_;
-  Snapshot snapshot_;
+  std::map<uint64_t, Target> targets_;
+  uint64_t own_netns_ = 0;
+  SelfStats self_;
   std::atomic<bool> stopping_{false};
   bool warned_attribution_ = false;
+  bool warned_enter_ = false;
   std::string last_error_;
 
   std::mutex pending_mutex_;

@@ -1,11 +1,12 @@
-// What one poll publishes: the last good data of every source and the
-// exporter's own statistics. Immutable once published.
+// What one poll publishes: per network namespace the last good data of every
+// source, and the exporter's own statistics. Immutable once published.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "aggregate/socket_table.h"
@@ -18,6 +19,24 @@ namespace tcpstate {
 struct SourceStatus {
   bool up = false;
   double duration_seconds = 0;
+};
+
+// One network namespace's data. In host mode there is one, without labels.
+struct TargetData {
+  std::vector<std::pair<std::string, std::string>> labels;  // netns, pod_uid...
+  // Each source keeps its last good value; null until it first succeeded.
+  std::shared_ptr<const SocketTable> sockets;
+  std::shared_ptr<const KernelSettings> kernel;
+  std::shared_ptr<const std::vector<TcpExtCounter>> tcpext;
+};
+
+struct NetnsStats {
+  bool all_mode = false;
+  uint64_t read = 0;              // namespaces read in the latest poll
+  uint64_t over_cap = 0;          // beyond namespaces.max in the latest poll
+  uint64_t vanished_total = 0;    // gone between discovery and dump
+  uint64_t enter_failures_total = 0;  // setns or open refused (privileges)
+  uint64_t unreadable = 0;        // processes whose namespace we may not see
 };
 
 struct SelfStats {
@@ -33,13 +52,11 @@ struct SelfStats {
   bool attribution_enabled = false;
   AttributionStats attribution;
   bool config_reload_ok = true;
+  NetnsStats netns;
 };
 
 struct Snapshot {
-  // Each source keeps its last good value; null until it first succeeded.
-  std::shared_ptr<const SocketTable> sockets;
-  std::shared_ptr<const KernelSettings> kernel;
-  std::shared_ptr<const std::vector<TcpExtCounter>> tcpext;
+  std::vector<TargetData> targets;
   SelfStats self;
 };
 

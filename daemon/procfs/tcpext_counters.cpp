@@ -82,8 +82,8 @@ Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat)
 }
 
 Result<std::vector<TcpExtCounter>> ReadTcpExtCounters(
-    const std::filesystem::path& proc_root) {
-  const auto path = proc_root / "net" / "netstat";
+    const std::filesystem::path& net_dir) {
+  const auto path = net_dir / "netstat";
   std::ifstream in(path);
   if (!in) return ErrnoError(errno, "open " + path.string());
   const std::string content((std::istreambuf_iterator<char>(in)), {});

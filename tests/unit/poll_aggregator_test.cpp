@@ -50,6 +50,16 @@ SocketRecord Socket(uint8_t state, uint16_t local, uint16_t remote, uint32_t ino
 
 const PortRange kEphemeral{32768, 60999};
 
+// What the poller does after the dump: one look-up for every miss.
+SocketTable Finish(PollAggregator& aggregator, OwnerDirectory* owners = nullptr) {
+  if (owners != nullptr) {
+    std::vector<uint32_t> pending;
+    aggregator.AppendPendingInodes(pending);
+    if (!pending.empty()) owners->Resolve(pending);
+  }
+  return aggregator.Finish();
+}
+
 class PollAggregatorTest : public ::testing::Test {
  protected:
   PollAggregatorTest() {
@@ -61,7 +71,7 @@ class PollAggregatorTest : public ::testing::Test {
     PollAggregator aggregator(config, kEphemeral, &owners, tracker, now_ms);
     aggregator.BeginAttempt();
     for (const auto& r : records) aggregator.OnRecord(r);
-    return aggregator.Finish();
+    return Finish(aggregator, &owners);
   }
   uint64_t PortCount(const SocketTable& t, uint8_t state, Direction d,
                      const std::string& port) {
@@ -239,7 +249,7 @@ TEST_F(PollAggregatorTest, WithoutAttributionNoProcessSeries) {
   PollAggregator aggregator(config, kEphemeral, nullptr, tracker, 0);
   aggregator.BeginAttempt();
   aggregator.OnRecord(Socket(kCloseWait, 40000, 443, 7, 1));
-  auto t = aggregator.Finish();
+  auto t = Finish(aggregator);
   EXPECT_FALSE(t.processes_enabled);
   EXPECT_TRUE(t.processes.empty());
   ASSERT_EQ(t.close_wait.size(), 1u);
@@ -252,7 +262,7 @@ TEST_F(PollAggregatorTest, RetryStartsFromZero) {
   aggregator.OnRecord(Socket(kEstablished, 40000, 443));
   aggregator.BeginAttempt();
   aggregator.OnRecord(Socket(kEstablished, 40000, 443));
-  auto t = aggregator.Finish();
+  auto t = Finish(aggregator, &owners);
   EXPECT_EQ(t.total, 1u);
 }
 

@@ -1,0 +1,130 @@
+#include "netns/netns_discovery.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "common/utf8.h"
+
+namespace tcpstate {
+namespace {
+
+constexpr size_t kPidsPerNamespace = 4;
+
+std::string ReadSmallFile(const std::filesystem::path& path, size_t limit = 4096) {
+  std::ifstream in(path);
+  if (!in) return "";
+  std::string content(limit, '\0');
+  in.read(content.data(), static_cast<std::streamsize>(limit));
+  content.resize(static_cast<size_t>(in.gcount()));
+  return content;
+}
+
+std::string FirstLine(std::string text) {
+  text = text.substr(0, text.find('\n'));
+  while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+bool ReadNetnsInode(const std::filesystem::path& link_path, uint64_t* inode) {
+  char link[64];
+  const ssize_t n = ::readlink(link_path.c_str(), link, sizeof(link));
+  return n > 0 && ParseNetnsLink(std::string_view(link, static_cast<size_t>(n)), inode);
+}
+
+}  // namespace
+
+bool ParseNetnsLink(std::string_view link, uint64_t* inode) {
+  constexpr std::string_view kPrefix = "net:[";
+  if (link.size() < kPrefix.size() + 2 || link.substr(0, kPrefix.size()) != kPrefix ||
+      link.back() != ']') {
+    return false;
+  }
+  const char* begin = link.data() + kPrefix.size();
+  const char* end = link.data() + link.size() - 1;
+  auto [ptr, ec] = std::from_chars(begin, end, *inode);
+  return ec == std::errc() && ptr == end;
+}
+
+std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root,
+                                     uint64_t fallback_host, DiscoveryStats& stats) {
+  uint64_t host_inode = 0;
+  if (!ReadNetnsInode(proc_root / "1" / "ns" / "net", &host_inode)) host_inode = fallback_host;
+  std::map<uint64_t, NetnsInfo> by_inode;
+  DIR* proc = ::opendir(proc_root.c_str());
+  if (proc == nullptr) return {};
+  while (dirent* entry = ::readdir(proc)) {
+    int32_t pid = 0;
+    const char* name = entry->d_name;
+    auto [ptr, ec] = std::from_chars(name, name + std::strlen(name), pid);
+    if (ec != std::errc() || *ptr != '\0' || pid <= 0) continue;
+    uint64_t inode = 0;
+    if (!ReadNetnsInode(proc_root / name / "ns" / "net", &inode)) {
+      // Kernel threads have no readable link either; only count EACCES.
+      if (errno == EACCES || errno == EPERM) ++stats.unreadable;
+      continue;
+    }
+    NetnsInfo& info = by_inode[inode];
+    info.inode = inode;
+    info.host = inode == host_inode;
+    if (info.pids.size() < kPidsPerNamespace) info.pids.push_back(pid);
+  }
+  ::closedir(proc);
+  std::vector<NetnsInfo> out;
+  for (auto& [inode, info] : by_inode) out.push_back(std::move(info));
+  std::stable_partition(out.begin(), out.end(), [](const NetnsInfo& n) { return n.host; });
+  return out;
+}
+
+void IdentifyPod(const std::filesystem::path& proc_root, NetnsInfo& info) {
+  if (info.host) return;
+  for (int32_t pid : info.pids) {
+    const auto dir = proc_root / std::to_string(pid);
+    PodIdentity pod = ParsePodIdentity(ReadSmallFile(dir / "cgroup", 16384));
+    if (!pod.found()) continue;
+    info.pod = pod;
+    // The container's hostname is the pod name unless spec.hostname overrides
+    // it; the namespace comes from the service account mount when present.
+    info.pod_name = SanitizeLabelValue(FirstLine(ReadSmallFile(dir / "root/etc/hostname", 256)), 253);
+    info.pod_namespace = SanitizeLabelValue(
+        FirstLine(ReadSmallFile(dir / "root/var/run/secrets/kubernetes.io/serviceaccount/namespace", 256)),
+        63);
+    return;
+  }
+}
+
+Result<UniqueFd> OpenNetns(const std::filesystem::path& proc_root, const NetnsInfo& info) {
+  int last_errno = ENOENT;
+  for (int32_t pid : info.pids) {
+    const auto path = proc_root / std::to_string(pid) / "ns" / "net";
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      last_errno = errno;
+      continue;
+    }
+    // The pid may have been reused by a process in another namespace; the
+    // fd itself tells which namespace we hold.
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || st.st_ino != info.inode) {
+      last_errno = ENOENT;
+      continue;
+    }
+    return fd;
+  }
+  return ErrnoError(last_errno, "open network namespace " + std::to_string(info.inode));
+}
+
+Status EnterNetns(const UniqueFd& netns) {
+  if (::setns(netns.get(), CLONE_NEWNET) != 0) return ErrnoError(errno, "setns(CLONE_NEWNET)");
+  return OkStatus();
+}
+
+}  // namespace tcpstate

@@ -1,0 +1,49 @@
+// Finds the network namespaces on the node from /proc/<pid>/ns/net links,
+// deduplicated by namespace inode, and what pod each belongs to.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "netns/pod_identity.h"
+
+namespace tcpstate {
+
+struct NetnsInfo {
+  uint64_t inode = 0;
+  bool host = false;          // the namespace of pid 1
+  std::vector<int32_t> pids;  // a few members, to open the namespace through
+  PodIdentity pod;
+  std::string pod_name;       // best effort, see docs
+  std::string pod_namespace;
+};
+
+struct DiscoveryStats {
+  uint64_t unreadable = 0;  // processes whose ns link we may not read
+};
+
+// Inode of "net:[4026531840]".
+bool ParseNetnsLink(std::string_view link, uint64_t* inode);
+
+// Every namespace with at least one process, host first, then by inode. The
+// host namespace is pid 1's; where its link cannot be read (some sandboxes),
+// `fallback_host` (the exporter's own) is taken for it.
+std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root,
+                                     uint64_t fallback_host, DiscoveryStats& stats);
+
+// Fills pod identity and names from the namespace's processes.
+void IdentifyPod(const std::filesystem::path& proc_root, NetnsInfo& info);
+
+// Opens the namespace through one of its processes (they may exit meanwhile).
+// ENOENT when none is left: the namespace vanished.
+Result<UniqueFd> OpenNetns(const std::filesystem::path& proc_root, const NetnsInfo& info);
+
+// Moves the calling thread into the namespace (needs CAP_SYS_ADMIN).
+Status EnterNetns(const UniqueFd& netns);
+
+}  // namespace tcpstate

@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+
+#include "netns/netns_discovery.h"
+#include "netns/pod_identity.h"
+
+namespace tcpstate {
+namespace {
+
+constexpr const char* kUid = "1b2c3d4e-1111-2222-3333-444455556666";
+
+TEST(PodIdentity, CgroupfsDriverV1) {
+  auto pod = ParsePodIdentity(
+      "12:pids:/kubepods/burstable/pod1b2c3d4e-1111-2222-3333-444455556666/"
+      "0123456789abcdef0123456789abcdef\n"
+      "0::/\n");
+  EXPECT_EQ(pod.pod_uid, kUid);
+  EXPECT_EQ(pod.container_id, "0123456789abcdef0123456789abcdef");
+}
+
+TEST(PodIdentity, SystemdDriverV2) {
+  auto pod = ParsePodIdentity(
+      "0::/kubepods.slice/kubepods-besteffort.slice/"
+      "kubepods-besteffort-pod1b2c3d4e_1111_2222_3333_444455556666.slice/"
+      "cri-containerd-abcdef0123456789abcdef0123456789.scope\n");
+  EXPECT_EQ(pod.pod_uid, kUid);
+  EXPECT_EQ(pod.container_id, "abcdef0123456789abcdef0123456789");
+}
+
+TEST(PodIdentity, GuaranteedQosAndCrio) {
+  auto pod = ParsePodIdentity(
+      "0::/kubepods.slice/kubepods-pod1b2c3d4e_1111_2222_3333_444455556666.slice/"
+      "crio-abcdef0123456789abcdef.scope\n");
+  EXPECT_EQ(pod.pod_uid, kUid);
+  EXPECT_EQ(pod.container_id, "abcdef0123456789abcdef");
+}
+
+TEST(PodIdentity, NotAPod) {
+  EXPECT_FALSE(ParsePodIdentity("0::/system.slice/sshd.service\n").found());
+  EXPECT_FALSE(ParsePodIdentity("0::/kubepods/besteffort/podnot-a-uid/x\n").found());
+  EXPECT_FALSE(ParsePodIdentity("").found());
+  // A pod-level cgroup without a container below it still names the pod.
+  auto pod = ParsePodIdentity("0::/kubepods/pod1b2c3d4e-1111-2222-3333-444455556666\n");
+  EXPECT_EQ(pod.pod_uid, kUid);
+  EXPECT_EQ(pod.container_id, "");
+}
+
+TEST(NetnsLink, Parses) {
+  uint64_t inode = 0;
+  ASSERT_TRUE(ParseNetnsLink("net:[4026531840]", &inode));
+  EXPECT_EQ(inode, 4026531840u);
+  EXPECT_FALSE(ParseNetnsLink("mnt:[4026531840]", &inode));
+  EXPECT_FALSE(ParseNetnsLink("net:[]", &inode));
+  EXPECT_FALSE(ParseNetnsLink("net:[12x]", &inode));
+}
+
+}  // namespace
+}  // namespace tcpstate
