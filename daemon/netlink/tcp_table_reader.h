@@ -34,7 +34,7 @@ struct TableReadStats {
 class TcpTableReader {
  public:
   // 64 KiB: twice the 32 KiB the kernel may pack into one dump datagram.
-  static constexpr size_t kReceiveBufferSize = 64 * 1024;
+  static constexpr size_t kReceiveBufferSize = size_t{64} * 1024;
 
   TcpTableReader(TransportFactory& factory, uint32_t max_retries)
       : factory_(factory), max_retries_(max_retries),

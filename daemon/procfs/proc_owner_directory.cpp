@@ -47,7 +47,7 @@ ProcOwnerDirectory::ProcOwnerDirectory(std::filesystem::path proc_root,
       self_pid_(static_cast<int32_t>(::getpid())) {}
 
 std::string ProcOwnerDirectory::LabelFor(const std::string& comm) const {
-  const std::string clean = SanitizeLabelValue(comm);
+  std::string clean = SanitizeLabelValue(comm);
   for (const auto& group : groups_) {
     if (std::regex_search(clean, *group.regex)) return group.name;
   }

@@ -5,10 +5,12 @@
 #   2. conventions: every alert has a severity (info/warning/critical), summary, description
 #      and a runbook_url whose anchor is a heading of docs/runbook.md; every alert is exercised
 #      by a unit test; recording rule names have the form level:metric:operations; every
-#      metric an expression uses is in docs/metrics.md, a recording rule, or `up`
+#      metric an expression uses is in docs/metrics.md, a recording rule, `up`, or one of the
+#      EXTERNAL metrics of other exporters (kube-state-metrics' kube_pod_info)
 #   3. promtool test rules on tests/*.test.yml
 #   4. render-rules.sh: identity, mappings without chaining, job rename, determinism, errors,
-#      and promtool check rules on a rendered copy
+#      and promtool check rules on a rendered copy; --threshold: only the named alert's literal
+#      changes, no chaining, errors, and a promtool unit test of a copy with a lower threshold
 #   5. promtool test rules on tests/rendered/*.test.yml, each against a copy rendered with the
 #      arguments of its "# render-args:" line
 #   6. grafana/check.sh (dashboards and their queries), unless --no-grafana
@@ -67,6 +69,9 @@ errors = []
 
 with open(metrics_path, encoding="utf-8") as f:
     known = set(re.findall(r"`(tcpstate_[a-z0-9_]+)`", f.read())) | {"up"}
+# Metrics of other exporters that rules may join with (and nothing else of theirs).
+EXTERNAL = {"kube_pod_info"}  # kube-state-metrics: pod_uid -> namespace, pod
+known |= EXTERNAL
 with open(rules_path, encoding="utf-8") as f:
     known |= set(re.findall(r"^\s*- record: (\S+)\s*$", f.read(), re.M))
 NOT_METRICS = {
@@ -134,7 +139,7 @@ for it in items:
     if not expr.strip():
         errors.append(f"{it['kind']} {name}: no expr found")
     for metric in sorted(metric_names(expr) - known):
-        errors.append(f"{it['kind']} {name}: metric {metric} is neither in docs/metrics.md nor a recording rule")
+        errors.append(f"{it['kind']} {name}: metric {metric} is neither in docs/metrics.md, a recording rule nor EXTERNAL")
     if it["kind"] == "record":
         if not re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z0-9_]+", name):
             errors.append(f"recording rule {name}: not level:metric:operations")
@@ -208,6 +213,86 @@ check_count "changed lines (mapped lines + 1 header line)" \
 
 # Errors: exit status 2, no output file.
 for bad in "--for 7m=1m" "--window 30m" "--for 15m=soon" "--for 15m=1m --for 15m=2m" "--job a|b" "--bogus"; do
+    printf '+ %s %s  (must fail with status 2)\n' "$render" "$bad"
+    # shellcheck disable=SC2086
+    "$render" $bad -o "$tmp/bad.yml" 2>/dev/null
+    status=$?
+    if [ "$status" -ne 2 ] || [ -e "$tmp/bad.yml" ]; then
+        fail "render-rules.sh $bad: status $status (expected 2, no output)"
+        rm -f "$tmp/bad.yml"
+    fi
+done
+
+# Thresholds: only the literal of the named alert changes, whole numbers only, all mappings at
+# once (Growing: 10 -> 0 and 0 -> 5 swap places instead of chaining to 5 and 5).
+targs="--threshold TcpstateCloseWaitLingering=1800:15 --threshold TcpstateEphemeralPortExhaustion=0.9:0.5"
+targs="$targs --threshold TcpstateCloseWaitGrowing=10:0 --threshold TcpstateCloseWaitGrowing=0:5"
+# shellcheck disable=SC2086
+run "$render" $targs --window 30m=2m -o "$tmp/thresholds.yml"
+# shellcheck disable=SC2086
+run "$render" $targs --window 30m=2m -o "$tmp/thresholds2.yml"
+run cmp "$tmp/thresholds.yml" "$tmp/thresholds2.yml"
+[ "$(cksum <"$rules")" = "$before" ] || fail "render-rules.sh --threshold changed the shipped file"
+run "$promtool" check rules "$tmp/thresholds.yml"
+check_count "Lingering: > 1800 became > 15" 1 "$(count 'oldest_age_seconds:max > 15$' "$tmp/thresholds.yml")"
+check_count "no > 1800 left" 0 "$(count '> 1800$' "$tmp/thresholds.yml")"
+check_count "EphemeralPortExhaustion critical: > 0.9 became > 0.5" 1 "$(count 'ports:ratio > 0[.]5$' "$tmp/thresholds.yml")"
+check_count "EphemeralPortExhaustion warning keeps > 0.7" "$(count 'ports:ratio > 0[.]7$' "$rules")" "$(count 'ports:ratio > 0[.]7$' "$tmp/thresholds.yml")"
+check_count "Growing: > 10 became > 0" 1 "$(count 'close_wait_sockets:sum > 0$' "$tmp/thresholds.yml")"
+check_count "Growing: deriv > 0 became > 5 (no chaining)" 1 "$(count 'sum\[2m\]\) > 5$' "$tmp/thresholds.yml")"
+check_count "CloseWaitHigh keeps > 1000" "$(count 'sum > 1000$' "$rules")" "$(count 'sum > 1000$' "$tmp/thresholds.yml")"
+# 4 lines with a mapped literal (the only [30m] window is on the deriv line) + 1 header line.
+check_count "changed lines (4 lines with a mapped literal or window + 1 header line)" \
+    "$((4 + 1))" "$(diff "$rules" "$tmp/thresholds.yml" | grep -c '^>')"
+check_count "the [30m] window is on a line with a mapped literal" 1 "$(grep -c '\[30m\]) > 0$' "$rules")"
+# A rendered copy behaves as documented: Lingering with a 60 s age limit (and for: 1m).
+mkdir -p "$tmp/threshold-test"
+run "$render" --threshold TcpstateCloseWaitLingering=1800:60 --for 5m=1m \
+    -o "$tmp/threshold-test/tcpstate_exporter.rules.yml"
+cat >"$tmp/threshold-test/threshold.test.yml" <<'EOF'
+rule_files:
+  - tcpstate_exporter.rules.yml
+evaluation_interval: 1m
+group_eval_order:
+  - tcpstate-recording
+  - tcpstate-close-wait
+  - tcpstate-time-wait-and-ports
+  - tcpstate-exporter
+tests:
+  - name: --threshold TcpstateCloseWaitLingering=1800:60 fires on a 2-minute-old CLOSE_WAIT socket
+    interval: 1m
+    input_series:
+      # 30 s older every minute: above 60 from 3m (90), firing from 4m with for: 1m.
+      - series: 'tcpstate_close_wait_oldest_age_seconds{job="e2e", instance="node-a:9814", process="api", direction="outbound", port="5432"}'
+        values: '0+30x10'
+      # Exactly at the limit: strict comparison, never fires.
+      - series: 'tcpstate_close_wait_oldest_age_seconds{job="e2e", instance="node-b:9814", process="api", direction="outbound", port="5432"}'
+        values: '60x10'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: TcpstateCloseWaitLingering
+        exp_alerts: []
+      - eval_time: 4m
+        alertname: TcpstateCloseWaitLingering
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              job: e2e
+              instance: node-a:9814
+              process: api
+              direction: outbound
+              port: "5432"
+            exp_annotations:
+              summary: "api on node-a:9814 has a CLOSE_WAIT socket 2m 0s old (outbound port 5432)"
+              description: "The oldest CLOSE_WAIT socket of api (outbound port 5432) on node-a:9814 has waited 2m 0s for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small."
+              runbook_url: "https://github.com/tcpstate/tcpstate_exporter/blob/main/docs/runbook.md#tcpstateclosewaitlingering"
+EOF
+run "$promtool" test rules "$tmp/threshold-test/threshold.test.yml"
+
+for bad in "--threshold TcpstateCloseWaitLingering=1801:15" "--threshold NoSuchAlert=10:1" \
+    "--threshold TcpstateCloseWaitLingering=1000:5" "--threshold TcpstateCloseWaitGrowing=30:1" \
+    "--threshold TcpstateCloseWaitLingering=1800" "--threshold TcpstateCloseWaitLingering=1800:soon" \
+    "--threshold TcpstateCloseWaitLingering=1800:1 --threshold TcpstateCloseWaitLingering=1800:2"; do
     printf '+ %s %s  (must fail with status 2)\n' "$render" "$bad"
     # shellcheck disable=SC2086
     "$render" $bad -o "$tmp/bad.yml" 2>/dev/null
