@@ -94,9 +94,14 @@ void IdentifyPod(const std::filesystem::path& proc_root, NetnsInfo& info) {
     // The container's hostname is the pod name unless spec.hostname overrides
     // it; the namespace comes from the service account mount when present.
     info.pod_name = SanitizeLabelValue(FirstLine(ReadSmallFile(dir / "root/etc/hostname", 256)), 253);
-    info.pod_namespace = SanitizeLabelValue(
-        FirstLine(ReadSmallFile(dir / "root/var/run/secrets/kubernetes.io/serviceaccount/namespace", 256)),
-        63);
+    // /var/run is often an absolute symlink to /run inside the image, which
+    // the kernel would resolve against our root, not the pod's: try both.
+    for (const char* secrets : {"root/var/run/secrets", "root/run/secrets"}) {
+      info.pod_namespace = SanitizeLabelValue(
+          FirstLine(ReadSmallFile(dir / secrets / "kubernetes.io/serviceaccount/namespace", 256)),
+          63);
+      if (!info.pod_namespace.empty()) break;
+    }
     return;
   }
 }

@@ -128,6 +128,11 @@ std::vector<Poller::Target*> Poller::SelectTargets() {
   DiscoveryStats discovery;
   auto found = DiscoverNetns(config_.proc_root, own_netns_, discovery);
   self_.netns.unreadable = discovery.unreadable;
+  if (discovery.unreadable > 0 && !warned_discovery_) {
+    spdlog::warn("cannot read the network namespace of {} processes (needs CAP_SYS_PTRACE): "
+                 "their pods are not read", discovery.unreadable);
+    warned_discovery_ = true;
+  }
   self_.netns.over_cap =
       found.size() > config_.namespaces.max ? found.size() - config_.namespaces.max : 0;
   if (found.size() > config_.namespaces.max) found.resize(config_.namespaces.max);
@@ -245,8 +250,12 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
       const char* reason = visit.stats.failure_reason ? visit.stats.failure_reason : "recv";
       if (std::string(reason) != "cancelled") ++self_.netlink_errors[reason];
       if (visit.status.error().message != last_error_) {
-        spdlog::error("socket table read failed ({}): {}; serving the last good data",
-                      reason, visit.status.error().message);
+        spdlog::error("socket table read failed ({}) in network namespace {}: {}; serving "
+                      "the last good data",
+                      reason,
+                      netns.inode == 0 ? std::string("of the exporter")
+                                       : std::to_string(netns.inode),
+                      visit.status.error().message);
         last_error_ = visit.status.error().message;
       }
       visit.target->tracker->Begin();  // drop what the failed read observed
@@ -330,7 +339,11 @@ bool Poller::PollOnce() {
   }
   Snapshot snapshot;
   snapshot.self = self_;
-  for (Target* target : selected) snapshot.targets.push_back(target->data);
+  // A namespace not read this poll (vanished, or not enterable) publishes
+  // nothing rather than stale series.
+  for (const auto& visit : visits) {
+    if (!visit.skipped) snapshot.targets.push_back(visit.target->data);
+  }
   output_.Publish(std::make_shared<const SnapshotCollectable::Families>(RenderSnapshot(snapshot)));
   spdlog::debug("poll {} in {:.3f}s: {} sockets in {} namespaces", ok ? "ok" : "failed",
                 self_.poll_duration_seconds, sockets, read);

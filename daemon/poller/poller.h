@@ -72,6 +72,7 @@ class Poller {
   std::atomic<bool> stopping_{false};
   bool warned_attribution_ = false;
   bool warned_enter_ = false;
+  bool warned_discovery_ = false;
   std::string last_error_;
 
   std::mutex pending_mutex_;

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "common/unique_fd.h"
 #include "common/utf8.h"
@@ -38,13 +40,28 @@ bool ParseSocketLink(std::string_view link, uint32_t* inode) {
   return ec == std::errc() && ptr == end;
 }
 
+// CAP_DAC_READ_SEARCH (2) lists other users' fd directories, CAP_SYS_PTRACE
+// (19) reads their links (linux/capability.h).
+bool HasCapabilitiesToReadFds() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    const uint64_t effective = std::stoull(line.substr(7), nullptr, 16);
+    constexpr uint64_t kNeeded = (uint64_t{1} << 2) | (uint64_t{1} << 19);
+    return (effective & kNeeded) == kNeeded;
+  }
+  return false;
+}
+
 }  // namespace
 
 ProcOwnerDirectory::ProcOwnerDirectory(std::filesystem::path proc_root,
                                        std::vector<ProcessGroup> groups)
     : proc_root_(std::move(proc_root)),
       groups_(std::move(groups)),
-      self_pid_(static_cast<int32_t>(::getpid())) {}
+      self_pid_(static_cast<int32_t>(::getpid())),
+      has_read_capabilities_(HasCapabilitiesToReadFds()) {}
 
 std::string ProcOwnerDirectory::LabelFor(const std::string& comm) const {
   std::string clean = SanitizeLabelValue(comm);
@@ -142,19 +159,35 @@ void ProcOwnerDirectory::ScanProcess(int32_t pid,
   ++stats_.processes_scanned;
   std::vector<uint32_t> found;
   char link[64];
-  errno = 0;
-  while (dirent* entry = ::readdir(dir)) {
+  bool denied = false;
+  for (;;) {
+    errno = 0;
+    dirent* entry = ::readdir(dir);
+    if (entry == nullptr) break;
     if (entry->d_name[0] == '.') continue;
     const ssize_t n = ::readlinkat(dir_fd.get(), entry->d_name, link, sizeof(link));
     ++stats_.fds_read;
-    if (n <= 0) continue;  // the fd was closed meanwhile
+    if (n <= 0) {
+      // Listing may be allowed while reading the links is not (a process
+      // with capabilities we lack): that is a privilege problem, not I/O.
+      if (errno == EACCES || errno == EPERM) {
+        denied = true;
+        break;
+      }
+      continue;  // the fd was closed meanwhile
+    }
     uint32_t inode = 0;
     if (ParseSocketLink(std::string_view(link, static_cast<size_t>(n)), &inode) &&
         wanted.contains(inode)) {
       found.push_back(inode);
     }
   }
-  if (errno != 0 && errno != ENOENT) ++stats_.errors_io;
+  if (denied) {
+    ++stats_.errors_permission;
+    if (pid != self_pid_) scan_denied_ = true;
+  } else if (errno != 0 && errno != ENOENT) {
+    ++stats_.errors_io;
+  }
   ::closedir(dir);
   if (found.empty()) return;
   // The pid may have been reused while we read its fds: only trust what we
@@ -177,7 +210,10 @@ void ProcOwnerDirectory::Resolve(std::span<const uint32_t> inodes) {
   std::unordered_set<int32_t> scanned;
   scan_denied_ = false;
   ScanForWanted(wanted, scanned);
-  stats_.available = !scan_denied_;
+  // A denial is a missing privilege only if we lack the capabilities; with
+  // them, a few processes may still refuse (other user namespaces), which
+  // the permission error counter shows.
+  stats_.available = !scan_denied_ || has_read_capabilities_;
 }
 
 void ProcOwnerDirectory::ScanForWanted(std::unordered_set<uint32_t>& wanted,

@@ -26,7 +26,9 @@ struct AttributionStats {
   uint64_t errors_vanished = 0;
   uint64_t errors_permission = 0;
   uint64_t errors_io = 0;
-  // False once a scan met a process whose fds we may not read.
+  // False when a scan met a process whose fds we may not read and we lack
+  // CAP_DAC_READ_SEARCH + CAP_SYS_PTRACE: sockets of other users' processes
+  // cannot be attributed.
   bool available = true;
 };
 
@@ -75,6 +77,7 @@ class ProcOwnerDirectory : public OwnerDirectory {
   std::unordered_map<uint32_t, InodeEntry> inodes_;
   AttributionStats stats_;
   bool scan_denied_ = false;
+  bool has_read_capabilities_;
   OwnerInfo unknown_{0, "(unknown)"};
 };
 
