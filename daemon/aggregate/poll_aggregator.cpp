@@ -16,15 +16,11 @@ constexpr const char* kProcessUnknown = "(unknown)";
 constexpr const char* kProcessOther = "(other)";
 
 uint64_t PortCountKey(uint8_t state, Direction direction, PortKey port) {
-  return uint64_t{state} << 20 | uint64_t{static_cast<uint8_t>(direction)} << 18 |
-         port;
+  return uint64_t{state} << 20 | uint64_t{static_cast<uint8_t>(direction)} << 18 | port;
 }
-uint64_t ProcessKey(OwnerId owner, uint8_t state) {
-  return uint64_t{owner} << 8 | state;
-}
+uint64_t ProcessKey(OwnerId owner, uint8_t state) { return uint64_t{owner} << 8 | state; }
 uint64_t CloseWaitKey(OwnerId owner, Direction direction, PortKey port) {
-  return uint64_t{owner} << 24 |
-         uint64_t{static_cast<uint8_t>(direction)} << 20 | port;
+  return uint64_t{owner} << 24 | uint64_t{static_cast<uint8_t>(direction)} << 20 | port;
 }
 
 // FNV-1a over the destination tuple: 64 bits make collisions negligible at
@@ -51,9 +47,8 @@ uint64_t DestinationHash(const SocketRecord& r) {
 template <typename Key>
 std::set<Key> TopKeys(const std::map<Key, uint64_t>& totals, uint32_t limit) {
   std::vector<std::pair<Key, uint64_t>> ranked(totals.begin(), totals.end());
-  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-    return a.second > b.second;
-  });
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
   std::set<Key> kept;
   for (size_t i = 0; i < ranked.size() && i < limit; ++i) {
     kept.insert(ranked[i].first);
@@ -63,8 +58,7 @@ std::set<Key> TopKeys(const std::map<Key, uint64_t>& totals, uint32_t limit) {
 
 }  // namespace
 
-PollAggregator::PollAggregator(const Config& config, PortRange ephemeral,
-                               OwnerDirectory* owners,
+PollAggregator::PollAggregator(const Config& config, PortRange ephemeral, OwnerDirectory* owners,
                                CloseWaitTracker& tracker, int64_t now_ms)
     : config_(config),
       ephemeral_(ephemeral),
@@ -102,12 +96,10 @@ void PollAggregator::OnRecord(const SocketRecord& record) {
   }
 
   const bool is_close_wait = record.state == kCloseWait;
-  const bool attributed =
-      record.state < 32 && (config_.processes.states & StateBit(record.state));
+  const bool attributed = record.state < 32 && (config_.processes.states & StateBit(record.state));
   if (!is_close_wait && !(attributed && owners_ != nullptr)) return;
 
-  const int64_t first_seen =
-      is_close_wait ? tracker_.Observe(record.cookie, now_ms_) : 0;
+  const int64_t first_seen = is_close_wait ? tracker_.Observe(record.cookie, now_ms_) : 0;
   OwnerId owner = kOwnerUnknown;
   if (owners_ == nullptr) {
     owner = kOwnerUnknown;
@@ -116,18 +108,16 @@ void PollAggregator::OnRecord(const SocketRecord& record) {
   } else if (auto cached = owners_->Lookup(record.inode)) {
     owner = *cached;
   } else {
-    pending_.push_back(
-        {record.inode, record.state, direction, port, first_seen});
+    pending_.push_back({record.inode, record.state, direction, port, first_seen});
     return;
   }
   AddOwned(owner, record.state, direction, port, first_seen);
 }
 
-void PollAggregator::AddOwned(OwnerId owner, uint8_t state, Direction direction,
-                              PortKey port, int64_t first_seen_ms) {
+void PollAggregator::AddOwned(OwnerId owner, uint8_t state, Direction direction, PortKey port,
+                              int64_t first_seen_ms) {
   const bool attributed =
-      owners_ != nullptr && state < 32 &&
-      (config_.processes.states & StateBit(state));
+      owners_ != nullptr && state < 32 && (config_.processes.states & StateBit(state));
   if (attributed) ++process_counts_[ProcessKey(owner, state)];
   if (state != kCloseWait) return;
   auto& group = close_wait_[CloseWaitKey(owner, direction, port)];
@@ -140,8 +130,7 @@ void PollAggregator::AddOwned(OwnerId owner, uint8_t state, Direction direction,
   const int64_t age_ms = now_ms_ - first_seen_ms;
   for (size_t i = 0; i < config_.close_wait.age_thresholds.size(); ++i) {
     const int64_t threshold_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            config_.close_wait.age_thresholds[i])
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.close_wait.age_thresholds[i])
             .count();
     if (age_ms >= threshold_ms) ++group.aged[i];
   }
@@ -198,8 +187,7 @@ SocketTable PollAggregator::Finish() {
     if (owner == kOwnerNone) return {kProcessNone, ""};
     if (owner == kOwnerUnknown || owners_ == nullptr) return {kProcessUnknown, ""};
     const OwnerInfo& info = owners_->Owner(owner);
-    return {info.name,
-            config_.processes.pid_label ? std::to_string(info.pid) : ""};
+    return {info.name, config_.processes.pid_label ? std::to_string(info.pid) : ""};
   };
   std::map<ProcessLabel, uint64_t> process_totals;
   for (const auto& [key, count] : process_counts_) {
@@ -212,8 +200,7 @@ SocketTable PollAggregator::Finish() {
     if (owner == kOwnerNone || owner == kOwnerUnknown) continue;
     process_totals.try_emplace(owner_label(owner), 0);
   }
-  const auto kept_processes =
-      TopKeys(process_totals, config_.processes.max_distinct);
+  const auto kept_processes = TopKeys(process_totals, config_.processes.max_distinct);
   table.folded_processes = process_totals.size() - kept_processes.size();
   auto process_label = [&](OwnerId owner) -> ProcessLabel {
     ProcessLabel label = owner_label(owner);
@@ -225,8 +212,7 @@ SocketTable PollAggregator::Finish() {
   // Merge into final series; std::map keeps the output order stable.
   std::map<std::tuple<uint8_t, Direction, std::string>, uint64_t> ports;
   for (const auto& [key, count] : port_counts_) {
-    ports[{static_cast<uint8_t>(key >> 20),
-           static_cast<Direction>((key >> 18) & 1),
+    ports[{static_cast<uint8_t>(key >> 20), static_cast<Direction>((key >> 18) & 1),
            port_label(static_cast<PortKey>(key & 0x3ffff))}] += count;
   }
   for (const auto& [k, count] : ports) {
@@ -242,29 +228,23 @@ SocketTable PollAggregator::Finish() {
     table.processes.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
   }
 
-  std::map<std::tuple<std::string, std::string, Direction, std::string>,
-           CloseWaitGroup>
-      close_wait;
+  std::map<std::tuple<std::string, std::string, Direction, std::string>, CloseWaitGroup> close_wait;
   for (const auto& [key, group] : close_wait_) {
     auto [name, pid] = process_label(static_cast<OwnerId>(key >> 24));
-    auto& merged = close_wait[{name, pid,
-                               static_cast<Direction>((key >> 20) & 1),
+    auto& merged = close_wait[{name, pid, static_cast<Direction>((key >> 20) & 1),
                                port_label(static_cast<PortKey>(key & 0xfffff))}];
     if (merged.sockets == 0) {
       merged = group;
       continue;
     }
     merged.sockets += group.sockets;
-    merged.oldest_first_seen_ms =
-        std::min(merged.oldest_first_seen_ms, group.oldest_first_seen_ms);
+    merged.oldest_first_seen_ms = std::min(merged.oldest_first_seen_ms, group.oldest_first_seen_ms);
     for (size_t i = 0; i < merged.aged.size(); ++i) merged.aged[i] += group.aged[i];
   }
   for (const auto& [k, group] : close_wait) {
     table.close_wait.push_back(
-        {std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k),
-         group.sockets,
-         static_cast<double>(now_ms_ - group.oldest_first_seen_ms) / 1000.0,
-         group.aged});
+        {std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), group.sockets,
+         static_cast<double>(now_ms_ - group.oldest_first_seen_ms) / 1000.0, group.aged});
   }
 
   std::map<std::string, Listener> listeners;

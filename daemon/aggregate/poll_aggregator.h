@@ -24,9 +24,8 @@ namespace tcpstate {
 class PollAggregator : public TableSink {
  public:
   // `owners` may be null: no process attribution. `tracker` outlives polls.
-  PollAggregator(const Config& config, PortRange ephemeral,
-                 OwnerDirectory* owners, CloseWaitTracker& tracker,
-                 int64_t now_ms);
+  PollAggregator(const Config& config, PortRange ephemeral, OwnerDirectory* owners,
+                 CloseWaitTracker& tracker, int64_t now_ms);
 
   void BeginAttempt() override;
   void OnRecord(const SocketRecord& record) override;
@@ -73,8 +72,8 @@ class PollAggregator : public TableSink {
   PortClassifier classifier_;
   std::array<uint64_t, 256> by_state_{};
   uint64_t total_ = 0;
-  std::unordered_map<uint64_t, uint64_t> port_counts_;     // state|dir|port
-  std::unordered_map<uint64_t, uint64_t> process_counts_;  // owner|state
+  std::unordered_map<uint64_t, uint64_t> port_counts_;       // state|dir|port
+  std::unordered_map<uint64_t, uint64_t> process_counts_;    // owner|state
   std::unordered_map<uint64_t, CloseWaitGroup> close_wait_;  // owner|dir|port
   std::map<uint16_t, Listener> listeners_;
   std::unordered_map<uint64_t, Destination> destinations_;

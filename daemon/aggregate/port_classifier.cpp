@@ -8,8 +8,7 @@ const char* DirectionLabel(Direction direction) {
   return direction == Direction::kInbound ? "inbound" : "outbound";
 }
 
-PortClassifier::PortClassifier(const std::vector<PortRange>& include,
-                               PortRange ephemeral)
+PortClassifier::PortClassifier(const std::vector<PortRange>& include, PortRange ephemeral)
     : include_all_(include.empty()), ephemeral_(ephemeral) {
   for (const auto& range : include) {
     for (uint32_t port = range.low; port <= range.high; ++port) {
@@ -18,8 +17,7 @@ PortClassifier::PortClassifier(const std::vector<PortRange>& include,
   }
 }
 
-PortClassifier::Classified PortClassifier::Classify(
-    const SocketRecord& record) const {
+PortClassifier::Classified PortClassifier::Classify(const SocketRecord& record) const {
   if (record.state == kListen || listening_.test(record.local_port)) {
     return {Direction::kInbound, Filter(record.local_port)};
   }
@@ -28,8 +26,7 @@ PortClassifier::Classified PortClassifier::Classify(
   // side of a connection whose listener is gone: never a useful label value,
   // unless the operator named it explicitly.
   const bool explicitly_included = !include_all_ && included_.test(remote);
-  if (!explicitly_included && remote >= ephemeral_.low &&
-      remote <= ephemeral_.high) {
+  if (!explicitly_included && remote >= ephemeral_.low && remote <= ephemeral_.high) {
     return {Direction::kOutbound, kPortEphemeral};
   }
   return {Direction::kOutbound, Filter(remote)};

@@ -3,13 +3,14 @@
 namespace tcpstate {
 
 const BuildInfo& GetBuildInfo() {
-  static const BuildInfo info{TCPSTATE_VERSION, TCPSTATE_REVISION,
+  static const BuildInfo info {
+    TCPSTATE_VERSION, TCPSTATE_REVISION,
 #if defined(__clang__)
-                              "clang-" __clang_version__
+        "clang-" __clang_version__
 #elif defined(__GNUC__)
-                              "gcc-" __VERSION__
+        "gcc-" __VERSION__
 #else
-                              "unknown"
+        "unknown"
 #endif
   };
   return info;

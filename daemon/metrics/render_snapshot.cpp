@@ -58,8 +58,8 @@ class Families {
   Labels target_labels_;
 };
 
-void AppendProcessLabels(Labels& labels, const std::string& process,
-                         const std::string& pid, bool pid_label) {
+void AppendProcessLabels(Labels& labels, const std::string& process, const std::string& pid,
+                         bool pid_label) {
   labels.push_back({"process", process});
   if (pid_label) labels.push_back({"pid", pid});
 }
@@ -91,8 +91,7 @@ void RenderSockets(const SocketTable& t, Families& f) {
           MetricType::Gauge);
   for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.queue));
   f.Start("tcpstate_listen_backlog",
-          "Configured accept backlog of the listening sockets on a port.",
-          MetricType::Gauge);
+          "Configured accept backlog of the listening sockets on a port.", MetricType::Gauge);
   for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.backlog));
 
   f.Start("tcpstate_outbound_local_ports_max",
@@ -136,8 +135,7 @@ void RenderSockets(const SocketTable& t, Families& f) {
           MetricType::Gauge);
   for (const auto& c : t.close_wait) f.Add(close_wait_labels(c), c.oldest_age_seconds);
   f.Start("tcpstate_close_wait_aged_sockets",
-          "CLOSE_WAIT sockets of the group older than older_than_seconds.",
-          MetricType::Gauge);
+          "CLOSE_WAIT sockets of the group older than older_than_seconds.", MetricType::Gauge);
   for (const auto& c : t.close_wait) {
     for (size_t i = 0; i < t.age_thresholds.size() && i < c.aged_sockets.size(); ++i) {
       Labels labels = close_wait_labels(c);
@@ -156,8 +154,8 @@ void RenderKernel(const TargetData& s, Families& f) {
   }
   if (s.tcpext) {
     for (const auto& counter : *s.tcpext) {
-      f.Single("tcpstate_tcpext_" + counter.metric + "_total", counter.help,
-               MetricType::Counter, static_cast<double>(counter.value));
+      f.Single("tcpstate_tcpext_" + counter.metric + "_total", counter.help, MetricType::Counter,
+               static_cast<double>(counter.value));
     }
   }
 }
@@ -165,13 +163,10 @@ void RenderKernel(const TargetData& s, Families& f) {
 void RenderSelf(const Snapshot& snapshot, Families& f) {
   const SelfStats& s = snapshot.self;
   const BuildInfo& build = GetBuildInfo();
-  f.Start("tcpstate_build_info", "Build of the running exporter; always 1.",
-          MetricType::Gauge);
-  f.Add({{"version", build.version}, {"revision", build.revision},
-         {"compiler", build.compiler}},
+  f.Start("tcpstate_build_info", "Build of the running exporter; always 1.", MetricType::Gauge);
+  f.Add({{"version", build.version}, {"revision", build.revision}, {"compiler", build.compiler}},
         1);
-  f.Start("tcpstate_polls_total", "Polls of the socket table, by result.",
-          MetricType::Counter);
+  f.Start("tcpstate_polls_total", "Polls of the socket table, by result.", MetricType::Counter);
   f.Add({{"result", "success"}}, static_cast<double>(s.polls_success));
   f.Add({{"result", "failure"}}, static_cast<double>(s.polls_failure));
   f.Single("tcpstate_last_poll_success",
@@ -180,15 +175,15 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
   f.Single("tcpstate_last_poll_success_timestamp_seconds",
            "Unix time of the latest successful poll.", MetricType::Gauge,
            s.last_success_timestamp_seconds);
-  f.Single("tcpstate_poll_duration_seconds", "Wall time of the latest poll.",
-           MetricType::Gauge, s.poll_duration_seconds);
+  f.Single("tcpstate_poll_duration_seconds", "Wall time of the latest poll.", MetricType::Gauge,
+           s.poll_duration_seconds);
   f.Single("tcpstate_poll_sockets", "Sockets seen by the latest successful poll.",
            MetricType::Gauge, static_cast<double>(s.poll_sockets));
   f.Start("tcpstate_source_up", "1 if the data source worked in the latest poll.",
           MetricType::Gauge);
   for (const auto& [name, status] : s.sources) f.Add({{"source", name}}, status.up ? 1 : 0);
-  f.Start("tcpstate_source_duration_seconds",
-          "Time the latest poll spent reading the data source.", MetricType::Gauge);
+  f.Start("tcpstate_source_duration_seconds", "Time the latest poll spent reading the data source.",
+          MetricType::Gauge);
   for (const auto& [name, status] : s.sources) {
     f.Add({{"source", name}}, status.duration_seconds);
   }
@@ -207,14 +202,13 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
              "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH).",
              MetricType::Gauge, a.available ? 1 : 0);
     f.Start("tcpstate_process_attribution_errors_total",
-            "Processes that could not be read during attribution, by reason.",
-            MetricType::Counter);
+            "Processes that could not be read during attribution, by reason.", MetricType::Counter);
     f.Add({{"reason", "io"}}, static_cast<double>(a.errors_io));
     f.Add({{"reason", "permission"}}, static_cast<double>(a.errors_permission));
     f.Add({{"reason", "vanished"}}, static_cast<double>(a.errors_vanished));
     f.Single("tcpstate_process_attribution_fds_read_total",
-             "fd links read to find socket owners: the cost of attribution.",
-             MetricType::Counter, static_cast<double>(a.fds_read));
+             "fd links read to find socket owners: the cost of attribution.", MetricType::Counter,
+             static_cast<double>(a.fds_read));
     f.Start("tcpstate_process_attribution_scans_total",
             "Scans of /proc for unknown socket owners: partial scans stopped "
             "early among known owners, full scans visited every process.",
@@ -241,15 +235,15 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
              "Network namespaces not read in the latest poll because of namespaces.max.",
              MetricType::Gauge, static_cast<double>(s.netns.over_cap));
     f.Single("tcpstate_netns_vanished_total",
-             "Network namespaces that disappeared between discovery and dump.",
-             MetricType::Counter, static_cast<double>(s.netns.vanished_total));
+             "Network namespaces that disappeared between discovery and dump.", MetricType::Counter,
+             static_cast<double>(s.netns.vanished_total));
     f.Single("tcpstate_netns_enter_failures_total",
              "Network namespaces that could not be entered (needs CAP_SYS_ADMIN and "
              "CAP_SYS_PTRACE).",
              MetricType::Counter, static_cast<double>(s.netns.enter_failures_total));
     f.Single("tcpstate_netns_unreadable_processes",
-             "Processes whose network namespace the exporter may not read.",
-             MetricType::Gauge, static_cast<double>(s.netns.unreadable));
+             "Processes whose network namespace the exporter may not read.", MetricType::Gauge,
+             static_cast<double>(s.netns.unreadable));
   }
   f.Single("tcpstate_config_last_reload_successful",
            "0 after a configuration reload (SIGHUP) was rejected.", MetricType::Gauge,

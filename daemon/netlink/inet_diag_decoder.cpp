@@ -12,9 +12,7 @@
 namespace tcpstate {
 namespace {
 
-Error Failure(DecodeFailure kind, std::string message) {
-  return Error{kind, std::move(message)};
-}
+Error Failure(DecodeFailure kind, std::string message) { return Error{kind, std::move(message)}; }
 
 // Reads a POD out of possibly unaligned bytes.
 template <typename T>
@@ -41,14 +39,12 @@ bool AttributesWellFormed(const uint8_t* p, size_t len) {
 
 Result<SocketRecord> DecodeInetDiagMsg(const uint8_t* payload, size_t len) {
   if (len < sizeof(inet_diag_msg)) {
-    return Failure(kDecodeTruncated,
-                   "inet_diag message shorter than struct inet_diag_msg");
+    return Failure(kDecodeTruncated, "inet_diag message shorter than struct inet_diag_msg");
   }
   const auto msg = Load<inet_diag_msg>(payload);
   if (msg.idiag_family != AF_INET && msg.idiag_family != AF_INET6) {
     return Failure(kDecodeMalformed,
-                   "inet_diag message with address family " +
-                       std::to_string(msg.idiag_family));
+                   "inet_diag message with address family " + std::to_string(msg.idiag_family));
   }
   if (!AttributesWellFormed(payload + NLMSG_ALIGN(sizeof(inet_diag_msg)),
                             len > NLMSG_ALIGN(sizeof(inet_diag_msg))
@@ -64,8 +60,7 @@ Result<SocketRecord> DecodeInetDiagMsg(const uint8_t* payload, size_t len) {
   const size_t addr_len = msg.idiag_family == AF_INET ? 4 : 16;
   std::memcpy(record.local_addr.data(), msg.id.idiag_src, addr_len);
   std::memcpy(record.remote_addr.data(), msg.id.idiag_dst, addr_len);
-  record.cookie = static_cast<uint64_t>(msg.id.idiag_cookie[1]) << 32 |
-                  msg.id.idiag_cookie[0];
+  record.cookie = static_cast<uint64_t>(msg.id.idiag_cookie[1]) << 32 | msg.id.idiag_cookie[0];
   record.inode = msg.idiag_inode;
   record.uid = msg.idiag_uid;
   record.rqueue = msg.idiag_rqueue;
@@ -75,8 +70,7 @@ Result<SocketRecord> DecodeInetDiagMsg(const uint8_t* payload, size_t len) {
 
 }  // namespace
 
-Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram,
-                                    const DumpIdentity& identity,
+Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const DumpIdentity& identity,
                                     RecordSink& sink, ChunkStats& stats) {
   const uint8_t* p = datagram.data();
   size_t remaining = datagram.size();
@@ -89,28 +83,23 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram,
     }
     const auto hdr = Load<nlmsghdr>(p);
     if (hdr.nlmsg_len < sizeof(nlmsghdr)) {
-      return Failure(kDecodeMalformed, "netlink message length " +
-                                           std::to_string(hdr.nlmsg_len) +
+      return Failure(kDecodeMalformed, "netlink message length " + std::to_string(hdr.nlmsg_len) +
                                            " below header size");
     }
     if (hdr.nlmsg_len > remaining) {
-      return Failure(kDecodeTruncated,
-                     "netlink message of " + std::to_string(hdr.nlmsg_len) +
-                         " bytes in " + std::to_string(remaining) +
-                         " remaining");
+      return Failure(kDecodeTruncated, "netlink message of " + std::to_string(hdr.nlmsg_len) +
+                                           " bytes in " + std::to_string(remaining) + " remaining");
     }
     if (hdr.nlmsg_seq != identity.seq || hdr.nlmsg_pid != identity.portid) {
-      return Failure(kDecodeSequence,
-                     "reply seq " + std::to_string(hdr.nlmsg_seq) + " portid " +
-                         std::to_string(hdr.nlmsg_pid) + ", expected seq " +
-                         std::to_string(identity.seq) + " portid " +
-                         std::to_string(identity.portid));
+      return Failure(kDecodeSequence, "reply seq " + std::to_string(hdr.nlmsg_seq) + " portid " +
+                                          std::to_string(hdr.nlmsg_pid) + ", expected seq " +
+                                          std::to_string(identity.seq) + " portid " +
+                                          std::to_string(identity.portid));
     }
     if (hdr.nlmsg_flags & NLM_F_DUMP_INTR) stats.interrupted = true;
 
     const uint8_t* payload = p + NLMSG_HDRLEN;
-    const size_t payload_len =
-        hdr.nlmsg_len > NLMSG_HDRLEN ? hdr.nlmsg_len - NLMSG_HDRLEN : 0;
+    const size_t payload_len = hdr.nlmsg_len > NLMSG_HDRLEN ? hdr.nlmsg_len - NLMSG_HDRLEN : 0;
     switch (hdr.nlmsg_type) {
       case NLMSG_DONE: {
         // The kernel puts the dump's final status in DONE; libmnl's default
@@ -118,9 +107,8 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram,
         if (payload_len >= sizeof(int)) {
           const int status = Load<int>(payload);
           if (status < 0) {
-            return Failure(kDecodeDoneError,
-                           std::string("dump failed: NLMSG_DONE carries ") +
-                               std::strerror(-status));
+            return Failure(kDecodeDoneError, std::string("dump failed: NLMSG_DONE carries ") +
+                                                 std::strerror(-status));
           }
         }
         return ChunkStatus::kDone;
@@ -132,8 +120,7 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram,
         const int status = Load<int>(payload);
         if (status != 0) {
           return Failure(kDecodeNlmsgError,
-                         std::string("kernel answered NLMSG_ERROR: ") +
-                             std::strerror(-status));
+                         std::string("kernel answered NLMSG_ERROR: ") + std::strerror(-status));
         }
         break;  // An ACK: nothing to decode.
       }
@@ -149,8 +136,8 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram,
         break;
       }
       default:
-        return Failure(kDecodeMalformed, "unexpected netlink message type " +
-                                             std::to_string(hdr.nlmsg_type));
+        return Failure(kDecodeMalformed,
+                       "unexpected netlink message type " + std::to_string(hdr.nlmsg_type));
     }
     // The last message of a datagram may lack its alignment padding.
     const size_t step = NLMSG_ALIGN(hdr.nlmsg_len);

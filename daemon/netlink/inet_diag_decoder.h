@@ -42,8 +42,7 @@ enum DecodeFailure : int {
 
 // Decodes one datagram. Returns kDone once NLMSG_DONE was seen. An error
 // inside NLMSG_DONE or an NLMSG_ERROR fails the dump.
-Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram,
-                                    const DumpIdentity& identity,
+Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const DumpIdentity& identity,
                                     RecordSink& sink, ChunkStats& stats);
 
 }  // namespace tcpstate

@@ -14,7 +14,6 @@ struct DumpRequest {
 };
 
 // Returns the bytes of one netlink message asking for a TCP dump.
-std::vector<uint8_t> BuildInetDiagDumpRequest(const DumpRequest& request,
-                                              uint32_t seq);
+std::vector<uint8_t> BuildInetDiagDumpRequest(const DumpRequest& request, uint32_t seq);
 
 }  // namespace tcpstate

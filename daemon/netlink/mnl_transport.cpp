@@ -23,8 +23,7 @@ class MnlTransport : public NetlinkTransport {
 
   Status Send(std::span<const uint8_t> message) override {
     for (int attempt = 0; attempt < 3; ++attempt) {
-      const ssize_t sent =
-          mnl_socket_sendto(socket_.get(), message.data(), message.size());
+      const ssize_t sent = mnl_socket_sendto(socket_.get(), message.data(), message.size());
       if (sent == static_cast<ssize_t>(message.size())) return OkStatus();
       if (sent < 0 && errno == EINTR) continue;
       if (sent < 0) return ErrnoError(errno, "netlink sendto");
@@ -37,8 +36,7 @@ class MnlTransport : public NetlinkTransport {
     // EINTR is bounded: a signal storm must not pin the poll thread.
     for (int attempt = 0; attempt < 16; ++attempt) {
       // mnl_socket_recvfrom reports MSG_TRUNC as ENOSPC.
-      const ssize_t got =
-          mnl_socket_recvfrom(socket_.get(), buffer.data(), buffer.size());
+      const ssize_t got = mnl_socket_recvfrom(socket_.get(), buffer.data(), buffer.size());
       if (got >= 0) return static_cast<size_t>(got);
       if (errno == EINTR) continue;
       return ErrnoError(errno, "netlink recvfrom");
@@ -70,8 +68,7 @@ Result<std::unique_ptr<NetlinkTransport>> MnlTransportFactory::Open() {
   if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
     return ErrnoError(errno, "netlink bind");
   }
-  return std::unique_ptr<NetlinkTransport>(
-      std::make_unique<MnlTransport>(std::move(socket)));
+  return std::unique_ptr<NetlinkTransport>(std::make_unique<MnlTransport>(std::move(socket)));
 }
 
 }  // namespace tcpstate

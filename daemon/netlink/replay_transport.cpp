@@ -75,8 +75,7 @@ class ReplayTransport : public NetlinkTransport {
     while (off + sizeof(nlmsghdr) <= pending_.size()) {
       nlmsghdr hdr;
       std::memcpy(&hdr, pending_.data() + off, sizeof(hdr));
-      if (hdr.nlmsg_len < sizeof(nlmsghdr) ||
-          off + hdr.nlmsg_len > pending_.size()) {
+      if (hdr.nlmsg_len < sizeof(nlmsghdr) || off + hdr.nlmsg_len > pending_.size()) {
         return;
       }
       fn(off, hdr);
@@ -86,9 +85,7 @@ class ReplayTransport : public NetlinkTransport {
 
   bool EndsWithDone() {
     bool done = false;
-    ForEachMessage([&](size_t, const nlmsghdr& hdr) {
-      done = hdr.nlmsg_type == NLMSG_DONE;
-    });
+    ForEachMessage([&](size_t, const nlmsghdr& hdr) { done = hdr.nlmsg_type == NLMSG_DONE; });
     return done;
   }
 
@@ -123,8 +120,7 @@ Result<std::unique_ptr<NetlinkTransport>> ReplayTransportFactory::Open() {
   if (!std::filesystem::is_directory(dir_)) {
     return Error{ENOENT, "replay directory " + dir_.string() + " not found"};
   }
-  return std::unique_ptr<NetlinkTransport>(
-      std::make_unique<ReplayTransport>(dir_));
+  return std::unique_ptr<NetlinkTransport>(std::make_unique<ReplayTransport>(dir_));
 }
 
 }  // namespace tcpstate

@@ -14,8 +14,7 @@ namespace tcpstate {
 // would do.
 class ReplayTransportFactory : public TransportFactory {
  public:
-  explicit ReplayTransportFactory(std::filesystem::path dir)
-      : dir_(std::move(dir)) {}
+  explicit ReplayTransportFactory(std::filesystem::path dir) : dir_(std::move(dir)) {}
   Result<std::unique_ptr<NetlinkTransport>> Open() override;
 
  private:

@@ -7,9 +7,8 @@ namespace tcpstate {
 namespace {
 
 constexpr std::array<std::string_view, kLastKnownState + 1> kNames = {
-    "",           "established", "syn_sent",  "syn_recv",     "fin_wait1",
-    "fin_wait2",  "time_wait",   "close",     "close_wait",   "last_ack",
-    "listen",     "closing",     "new_syn_recv", "bound_inactive",
+    "",      "established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2",    "time_wait",
+    "close", "close_wait",  "last_ack", "listen",   "closing",   "new_syn_recv", "bound_inactive",
 };
 
 }  // namespace
@@ -32,16 +31,13 @@ bool ParseStateLabel(std::string_view label, uint8_t* state) {
   const char* begin = label.data() + kPrefix.size();
   const char* end = label.data() + label.size();
   auto [ptr, ec] = std::from_chars(begin, end, value);
-  if (ec != std::errc() || ptr != end || begin == end || value == 0 ||
-      value > 31) {
+  if (ec != std::errc() || ptr != end || begin == end || value == 0 || value > 31) {
     return false;
   }
   *state = static_cast<uint8_t>(value);
   return true;
 }
 
-bool StateCanHaveOwner(uint8_t state) {
-  return state != kTimeWait && state != kNewSynRecv;
-}
+bool StateCanHaveOwner(uint8_t state) { return state != kTimeWait && state != kNewSynRecv; }
 
 }  // namespace tcpstate

@@ -50,12 +50,12 @@ static const char* ReasonFor(const Error& error) {
   }
 }
 
-Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(
-    NetlinkTransport& transport, const DumpRequest& request, RecordSink& sink,
-    const std::atomic<bool>* stop) {
+Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& transport,
+                                                            const DumpRequest& request,
+                                                            RecordSink& sink,
+                                                            const std::atomic<bool>* stop) {
   const DumpIdentity identity{next_seq_++, transport.PortId()};
-  if (auto sent = transport.Send(BuildInetDiagDumpRequest(request, identity.seq));
-      !sent.ok()) {
+  if (auto sent = transport.Send(BuildInetDiagDumpRequest(request, identity.seq)); !sent.ok()) {
     failed_on_send_ = true;
     return sent.error();
   }
@@ -71,8 +71,8 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(
     if (*received == 0) {
       return Error{kDecodeTruncated, "netlink socket closed before NLMSG_DONE"};
     }
-    auto status = DecodeDumpChunk(std::span(buffer_.data(), *received), identity,
-                                  filter, chunk_stats);
+    auto status =
+        DecodeDumpChunk(std::span(buffer_.data(), *received), identity, filter, chunk_stats);
     if (!status.ok()) return status.error();
     if (*status == ChunkStatus::kDone) {
       return DumpOutcome{chunk_stats.records, chunk_stats.interrupted};
@@ -81,8 +81,7 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(
   return Error{kDecodeMalformed, "dump did not end"};
 }
 
-Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats,
-                            const std::atomic<bool>* stop) {
+Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const std::atomic<bool>* stop) {
   const std::array<DumpRequest, 4> requests = {{
       {AF_INET, StateBit(kListen)},
       {AF_INET6, StateBit(kListen)},
@@ -112,9 +111,8 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats,
     if (!interrupted) return OkStatus();
     if (attempt >= max_retries_) {
       stats.failure_reason = "interrupted";
-      return Error{kDumpInterrupted,
-                   "socket table changed during every dump (NLM_F_DUMP_INTR " +
-                       std::to_string(attempt + 1) + " times)"};
+      return Error{kDumpInterrupted, "socket table changed during every dump (NLM_F_DUMP_INTR " +
+                                         std::to_string(attempt + 1) + " times)"};
     }
     ++stats.retries;
   }

@@ -37,22 +37,19 @@ class TcpTableReader {
   static constexpr size_t kReceiveBufferSize = size_t{64} * 1024;
 
   TcpTableReader(TransportFactory& factory, uint32_t max_retries)
-      : factory_(factory), max_retries_(max_retries),
-        buffer_(kReceiveBufferSize) {}
+      : factory_(factory), max_retries_(max_retries), buffer_(kReceiveBufferSize) {}
 
   // `stop` is checked between datagrams so shutdown never waits for a long
   // dump to finish.
-  Status Read(TableSink& sink, TableReadStats& stats,
-              const std::atomic<bool>* stop = nullptr);
+  Status Read(TableSink& sink, TableReadStats& stats, const std::atomic<bool>* stop = nullptr);
 
  private:
   struct DumpOutcome {
     uint64_t records = 0;
     bool interrupted = false;
   };
-  Result<DumpOutcome> RunDump(NetlinkTransport& transport,
-                              const DumpRequest& request, RecordSink& sink,
-                              const std::atomic<bool>* stop);
+  Result<DumpOutcome> RunDump(NetlinkTransport& transport, const DumpRequest& request,
+                              RecordSink& sink, const std::atomic<bool>* stop);
 
   TransportFactory& factory_;
   uint32_t max_retries_;

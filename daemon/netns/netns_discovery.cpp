@@ -54,8 +54,8 @@ bool ParseNetnsLink(std::string_view link, uint64_t* inode) {
   return ec == std::errc() && ptr == end;
 }
 
-std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root,
-                                     uint64_t fallback_host, DiscoveryStats& stats) {
+std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root, uint64_t fallback_host,
+                                     DiscoveryStats& stats) {
   uint64_t host_inode = 0;
   if (!ReadNetnsInode(proc_root / "1" / "ns" / "net", &host_inode)) host_inode = fallback_host;
   std::map<uint64_t, NetnsInfo> by_inode;
@@ -93,7 +93,8 @@ void IdentifyPod(const std::filesystem::path& proc_root, NetnsInfo& info) {
     info.pod = pod;
     // The container's hostname is the pod name unless spec.hostname overrides
     // it; the namespace comes from the service account mount when present.
-    info.pod_name = SanitizeLabelValue(FirstLine(ReadSmallFile(dir / "root/etc/hostname", 256)), 253);
+    info.pod_name =
+        SanitizeLabelValue(FirstLine(ReadSmallFile(dir / "root/etc/hostname", 256)), 253);
     // /var/run is often an absolute symlink to /run inside the image, which
     // the kernel would resolve against our root, not the pod's: try both.
     for (const char* secrets : {"root/var/run/secrets", "root/run/secrets"}) {

@@ -19,7 +19,7 @@ struct NetnsInfo {
   bool host = false;          // the namespace of pid 1
   std::vector<int32_t> pids;  // a few members, to open the namespace through
   PodIdentity pod;
-  std::string pod_name;       // best effort, see docs
+  std::string pod_name;  // best effort, see docs
   std::string pod_namespace;
 };
 
@@ -33,8 +33,8 @@ bool ParseNetnsLink(std::string_view link, uint64_t* inode);
 // Every namespace with at least one process, host first, then by inode. The
 // host namespace is pid 1's; where its link cannot be read (some sandboxes),
 // `fallback_host` (the exporter's own) is taken for it.
-std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root,
-                                     uint64_t fallback_host, DiscoveryStats& stats);
+std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root, uint64_t fallback_host,
+                                     DiscoveryStats& stats);
 
 // Fills pod identity and names from the namespace's processes.
 void IdentifyPod(const std::filesystem::path& proc_root, NetnsInfo& info);

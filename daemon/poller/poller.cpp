@@ -20,26 +20,22 @@ double SecondsSince(Clock::time_point start) {
 }
 
 int64_t MonotonicMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             Clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
       .count();
 }
 
 double UnixSeconds() {
-  return std::chrono::duration<double>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-constexpr const char* kNetlinkReasons[] = {
-    "socket", "send", "recv", "truncated", "malformed", "sequence",
-    "nlmsg_error", "done_error", "interrupted"};
+constexpr const char* kNetlinkReasons[] = {"socket",      "send",       "recv",
+                                           "truncated",   "malformed",  "sequence",
+                                           "nlmsg_error", "done_error", "interrupted"};
 
 bool SameGroups(const std::vector<ProcessGroup>& a, const std::vector<ProcessGroup>& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](const auto& x, const auto& y) {
-                      return x.name == y.name && x.pattern == y.pattern;
-                    });
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+    return x.name == y.name && x.pattern == y.pattern;
+  });
 }
 
 std::vector<std::pair<std::string, std::string>> LabelsFor(const NetnsInfo& netns) {
@@ -106,10 +102,9 @@ void Poller::ApplyPendingConfig() {
     target.tracker->set_max_tracked(config_.close_wait.max_tracked);
   }
   if (owners_changed) {
-    owners_ = config_.processes.enabled
-                  ? std::make_unique<ProcOwnerDirectory>(config_.proc_root,
-                                                         config_.processes.groups)
-                  : nullptr;
+    owners_ = config_.processes.enabled ? std::make_unique<ProcOwnerDirectory>(
+                                              config_.proc_root, config_.processes.groups)
+                                        : nullptr;
   }
   if (mode_changed) targets_.clear();  // labels change: start afresh
   self_.attribution_enabled = config_.processes.enabled;
@@ -129,8 +124,10 @@ std::vector<Poller::Target*> Poller::SelectTargets() {
   auto found = DiscoverNetns(config_.proc_root, own_netns_, discovery);
   self_.netns.unreadable = discovery.unreadable;
   if (discovery.unreadable > 0 && !warned_discovery_) {
-    spdlog::warn("cannot read the network namespace of {} processes (needs CAP_SYS_PTRACE): "
-                 "their pods are not read", discovery.unreadable);
+    spdlog::warn(
+        "cannot read the network namespace of {} processes (needs CAP_SYS_PTRACE): "
+        "their pods are not read",
+        discovery.unreadable);
     warned_discovery_ = true;
   }
   self_.netns.over_cap =
@@ -174,8 +171,7 @@ void Poller::ReadKernel(Visit& visit, bool entered) {
   }
   start = Clock::now();
   const std::filesystem::path proc_root(config_.proc_root);
-  const auto net_dir = entered ? proc_root / "thread-self" / "net"
-                               : proc_root / "net";
+  const auto net_dir = entered ? proc_root / "thread-self" / "net" : proc_root / "net";
   auto counters = ReadTcpExtCounters(net_dir);
   visit.netstat_up = counters.ok();
   visit.netstat_seconds = SecondsSince(start);
@@ -189,12 +185,11 @@ void Poller::ReadKernel(Visit& visit, bool entered) {
 void Poller::VisitTarget(Visit& visit, bool entered) {
   ReadKernel(visit, entered);
   const auto start = Clock::now();
-  const EphemeralRange range = visit.target->data.kernel
-                                   ? EphemeralRangeOf(*visit.target->data.kernel)
-                                   : EphemeralRange{};
-  visit.aggregator = std::make_unique<PollAggregator>(
-      config_, PortRange{range.low, range.high}, owners_.get(), *visit.target->tracker,
-      MonotonicMs());
+  const EphemeralRange range =
+      visit.target->data.kernel ? EphemeralRangeOf(*visit.target->data.kernel) : EphemeralRange{};
+  visit.aggregator =
+      std::make_unique<PollAggregator>(config_, PortRange{range.low, range.high}, owners_.get(),
+                                       *visit.target->tracker, MonotonicMs());
   visit.status = reader_->Read(*visit.aggregator, visit.stats, &stopping_);
   visit.sock_diag_seconds = SecondsSince(start);
 }
@@ -217,8 +212,10 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
         } else {
           ++self_.netns.enter_failures_total;
           if (!warned_enter_) {
-            spdlog::warn("cannot open network namespaces ({}): pods are not read; "
-                         "needs CAP_SYS_PTRACE", fd.error().message);
+            spdlog::warn(
+                "cannot open network namespaces ({}): pods are not read; "
+                "needs CAP_SYS_PTRACE",
+                fd.error().message);
             warned_enter_ = true;
           }
         }
@@ -236,8 +233,10 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
         visit.skipped = true;
         ++self_.netns.enter_failures_total;
         if (!warned_enter_) {
-          spdlog::warn("cannot enter network namespaces ({}): pods are not read; "
-                       "needs CAP_SYS_ADMIN", entered.error().message);
+          spdlog::warn(
+              "cannot enter network namespaces ({}): pods are not read; "
+              "needs CAP_SYS_ADMIN",
+              entered.error().message);
           warned_enter_ = true;
         }
         continue;
@@ -250,12 +249,11 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
       const char* reason = visit.stats.failure_reason ? visit.stats.failure_reason : "recv";
       if (std::string(reason) != "cancelled") ++self_.netlink_errors[reason];
       if (visit.status.error().message != last_error_) {
-        spdlog::error("socket table read failed ({}) in network namespace {}: {}; serving "
-                      "the last good data",
-                      reason,
-                      netns.inode == 0 ? std::string("of the exporter")
-                                       : std::to_string(netns.inode),
-                      visit.status.error().message);
+        spdlog::error(
+            "socket table read failed ({}) in network namespace {}: {}; serving "
+            "the last good data",
+            reason, netns.inode == 0 ? std::string("of the exporter") : std::to_string(netns.inode),
+            visit.status.error().message);
         last_error_ = visit.status.error().message;
       }
       visit.target->tracker->Begin();  // drop what the failed read observed
@@ -303,8 +301,7 @@ bool Poller::PollOnce() {
     netstat_seconds += visit.netstat_seconds;
     if (!visit.status.ok()) continue;
     sockets += visit.stats.records;
-    visit.target->data.sockets =
-        std::make_shared<const SocketTable>(visit.aggregator->Finish());
+    visit.target->data.sockets = std::make_shared<const SocketTable>(visit.aggregator->Finish());
   }
   if (owners_) {
     owners_->EndPoll();

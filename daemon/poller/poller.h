@@ -27,8 +27,7 @@ class PollAggregator;
 
 class Poller {
  public:
-  Poller(Config config, std::unique_ptr<TransportFactory> transports,
-         SnapshotCollectable& output);
+  Poller(Config config, std::unique_ptr<TransportFactory> transports, SnapshotCollectable& output);
   ~Poller();
 
   // One poll of every source; publishes the result. Returns true when every

@@ -32,11 +32,11 @@ struct TargetData {
 
 struct NetnsStats {
   bool all_mode = false;
-  uint64_t read = 0;              // namespaces read in the latest poll
-  uint64_t over_cap = 0;          // beyond namespaces.max in the latest poll
-  uint64_t vanished_total = 0;    // gone between discovery and dump
+  uint64_t read = 0;                  // namespaces read in the latest poll
+  uint64_t over_cap = 0;              // beyond namespaces.max in the latest poll
+  uint64_t vanished_total = 0;        // gone between discovery and dump
   uint64_t enter_failures_total = 0;  // setns or open refused (privileges)
-  uint64_t unreadable = 0;        // processes whose namespace we may not see
+  uint64_t unreadable = 0;            // processes whose namespace we may not see
 };
 
 struct SelfStats {

@@ -77,9 +77,8 @@ void ProcOwnerDirectory::BeginPoll() {
   // reused pid, means its cached sockets must be looked up again.
   for (auto it = owners_.begin(); it != owners_.end();) {
     auto& owner = it->second;
-    auto identity = owner.sockets > 0
-                        ? ReadProcessIdentity(proc_root_, owner.info.pid)
-                        : Result<ProcessIdentity>(Error{ESRCH, "unreferenced"});
+    auto identity = owner.sockets > 0 ? ReadProcessIdentity(proc_root_, owner.info.pid)
+                                      : Result<ProcessIdentity>(Error{ESRCH, "unreferenced"});
     if (!identity.ok() || identity->start_time != owner.start_time) {
       pid_owner_.erase(owner.info.pid);
       it = owners_.erase(it);
@@ -110,8 +109,7 @@ std::optional<OwnerId> ProcOwnerDirectory::Lookup(uint32_t inode) {
   return entry.owner;
 }
 
-OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm,
-                                     uint64_t start_time) {
+OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm, uint64_t start_time) {
   if (auto it = pid_owner_.find(pid); it != pid_owner_.end()) {
     auto& owner = owners_.at(it->second);
     if (owner.start_time == start_time) return it->second;
@@ -129,8 +127,7 @@ OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm,
   return id;
 }
 
-void ProcOwnerDirectory::ScanProcess(int32_t pid,
-                                     std::unordered_set<uint32_t>& wanted) {
+void ProcOwnerDirectory::ScanProcess(int32_t pid, std::unordered_set<uint32_t>& wanted) {
   const auto pid_dir = proc_root_ / std::to_string(pid);
   auto before = ReadProcessIdentity(proc_root_, pid);
   if (!before.ok()) {
@@ -218,7 +215,6 @@ void ProcOwnerDirectory::Resolve(std::span<const uint32_t> inodes) {
 
 void ProcOwnerDirectory::ScanForWanted(std::unordered_set<uint32_t>& wanted,
                                        std::unordered_set<int32_t>& scanned) {
-
   // Known owners first, busiest first: new sockets usually belong to
   // processes that already hold many.
   std::vector<std::pair<uint64_t, int32_t>> known;

@@ -34,8 +34,7 @@ struct AttributionStats {
 
 class ProcOwnerDirectory : public OwnerDirectory {
  public:
-  ProcOwnerDirectory(std::filesystem::path proc_root,
-                     std::vector<ProcessGroup> groups);
+  ProcOwnerDirectory(std::filesystem::path proc_root, std::vector<ProcessGroup> groups);
 
   void BeginPoll() override;
   std::optional<OwnerId> Lookup(uint32_t inode) override;
@@ -55,15 +54,14 @@ class ProcOwnerDirectory : public OwnerDirectory {
     uint64_t sockets = 0;  // cache entries pointing here (scan order)
   };
   struct InodeEntry {
-    OwnerId owner;       // kOwnerUnknown: searched for and not found
-    uint64_t last_seen;  // poll number
+    OwnerId owner;             // kOwnerUnknown: searched for and not found
+    uint64_t last_seen;        // poll number
     uint64_t retry_after = 0;  // for kOwnerUnknown entries
   };
 
   // Scans one process's fds for `wanted` inodes; found ones are cached.
   void ScanProcess(int32_t pid, std::unordered_set<uint32_t>& wanted);
-  void ScanForWanted(std::unordered_set<uint32_t>& wanted,
-                     std::unordered_set<int32_t>& scanned);
+  void ScanForWanted(std::unordered_set<uint32_t>& wanted, std::unordered_set<int32_t>& scanned);
   OwnerId OwnerFor(int32_t pid, const std::string& comm, uint64_t start_time);
   std::string LabelFor(const std::string& comm) const;
 

@@ -13,8 +13,7 @@ namespace tcpstate {
 Result<ProcessIdentity> ParseProcStat(std::string_view content) {
   const size_t open = content.find('(');
   const size_t close = content.rfind(')');
-  if (open == std::string_view::npos || close == std::string_view::npos ||
-      close < open) {
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
     return Error{EINVAL, "stat: no (comm)"};
   }
   ProcessIdentity identity;
@@ -30,8 +29,7 @@ Result<ProcessIdentity> ParseProcStat(std::string_view content) {
     if (end == std::string_view::npos) end = rest.size();
     ++field;
     if (field == 22) {
-      auto [ptr, ec] = std::from_chars(rest.data() + pos, rest.data() + end,
-                                       identity.start_time);
+      auto [ptr, ec] = std::from_chars(rest.data() + pos, rest.data() + end, identity.start_time);
       if (ec != std::errc()) return Error{EINVAL, "stat: bad starttime"};
       return identity;
     }
@@ -40,8 +38,7 @@ Result<ProcessIdentity> ParseProcStat(std::string_view content) {
   return Error{EINVAL, "stat: too few fields"};
 }
 
-Result<ProcessIdentity> ReadProcessIdentity(const std::filesystem::path& proc_root,
-                                            int32_t pid) {
+Result<ProcessIdentity> ReadProcessIdentity(const std::filesystem::path& proc_root, int32_t pid) {
   const auto path = proc_root / std::to_string(pid) / "stat";
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError(errno, "open " + path.string());

@@ -19,7 +19,6 @@ struct ProcessIdentity {
 // so it runs to the *last* ')'.
 Result<ProcessIdentity> ParseProcStat(std::string_view content);
 
-Result<ProcessIdentity> ReadProcessIdentity(const std::filesystem::path& proc_root,
-                                            int32_t pid);
+Result<ProcessIdentity> ReadProcessIdentity(const std::filesystem::path& proc_root, int32_t pid);
 
 }  // namespace tcpstate

@@ -19,7 +19,8 @@ constexpr CounterSpec kCounters[] = {
     {"TWRecycled", "tw_recycled", "TcpExt TWRecycled: TIME_WAIT sockets recycled by timestamp."},
     {"TWKilled", "tw_killed", "TcpExt TWKilled: TIME_WAIT sockets killed early."},
     {"TCPTimeWaitOverflow", "time_wait_overflow",
-     "TcpExt TCPTimeWaitOverflow: TIME_WAIT sockets not created because tcp_max_tw_buckets was reached."},
+     "TcpExt TCPTimeWaitOverflow: TIME_WAIT sockets not created because tcp_max_tw_buckets was "
+     "reached."},
     {"ListenOverflows", "listen_overflows",
      "TcpExt ListenOverflows: connections dropped because an accept queue was full."},
     {"ListenDrops", "listen_drops", "TcpExt ListenDrops: SYNs to listening sockets dropped."},
@@ -68,8 +69,8 @@ Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat)
       for (size_t k = 0; k < names.size(); ++k) {
         if (names[k] != spec.field) continue;
         uint64_t value = 0;
-        auto [ptr, ec] = std::from_chars(values[k].data(),
-                                         values[k].data() + values[k].size(), value);
+        auto [ptr, ec] =
+            std::from_chars(values[k].data(), values[k].data() + values[k].size(), value);
         if (ec != std::errc() || ptr != values[k].data() + values[k].size()) {
           return Error{EINVAL, std::string("netstat: bad value for ") + spec.field};
         }
@@ -81,8 +82,7 @@ Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat)
   return Error{EINVAL, "netstat: no TcpExt section"};
 }
 
-Result<std::vector<TcpExtCounter>> ReadTcpExtCounters(
-    const std::filesystem::path& net_dir) {
+Result<std::vector<TcpExtCounter>> ReadTcpExtCounters(const std::filesystem::path& net_dir) {
   const auto path = net_dir / "netstat";
   std::ifstream in(path);
   if (!in) return ErrnoError(errno, "open " + path.string());

@@ -25,7 +25,6 @@ Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat)
 
 // Reads <net_dir>/netstat: <proc>/net for the exporter's own namespace,
 // <proc>/thread-self/net for the namespace the calling thread entered.
-Result<std::vector<TcpExtCounter>> ReadTcpExtCounters(
-    const std::filesystem::path& net_dir);
+Result<std::vector<TcpExtCounter>> ReadTcpExtCounters(const std::filesystem::path& net_dir);
 
 }  // namespace tcpstate

@@ -28,8 +28,7 @@ class CollectingSink : public RecordSink {
   std::vector<SocketRecord> records;
 };
 
-Result<ChunkStatus> Decode(const Bytes& bytes, CollectingSink& sink,
-                           ChunkStats& stats) {
+Result<ChunkStatus> Decode(const Bytes& bytes, CollectingSink& sink, ChunkStats& stats) {
   return DecodeDumpChunk(bytes, DumpIdentity{kSeq, kPid}, sink, stats);
 }
 
@@ -71,9 +70,9 @@ TEST(InetDiagDecoder, SeveralMessagesThenDone) {
   b.state = kTimeWait;
   CollectingSink sink;
   ChunkStats stats;
-  auto status = Decode(Concat({DiagMessage(kSeq, kPid, a), DiagMessage(kSeq, kPid, b),
-                               DoneMessage(kSeq, kPid)}),
-                       sink, stats);
+  auto status = Decode(
+      Concat({DiagMessage(kSeq, kPid, a), DiagMessage(kSeq, kPid, b), DoneMessage(kSeq, kPid)}),
+      sink, stats);
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(*status, ChunkStatus::kDone);
   ASSERT_EQ(sink.records.size(), 2u);
@@ -108,18 +107,15 @@ TEST(InetDiagDecoder, AckIsNotAnError) {
 TEST(InetDiagDecoder, WrongSequenceOrPortIdIsRejected) {
   CollectingSink sink;
   ChunkStats stats;
-  EXPECT_EQ(Decode(DiagMessage(kSeq + 1, kPid, {}), sink, stats).error().code,
-            kDecodeSequence);
-  EXPECT_EQ(Decode(DiagMessage(kSeq, kPid + 1, {}), sink, stats).error().code,
-            kDecodeSequence);
+  EXPECT_EQ(Decode(DiagMessage(kSeq + 1, kPid, {}), sink, stats).error().code, kDecodeSequence);
+  EXPECT_EQ(Decode(DiagMessage(kSeq, kPid + 1, {}), sink, stats).error().code, kDecodeSequence);
   EXPECT_TRUE(sink.records.empty());
 }
 
 TEST(InetDiagDecoder, DumpInterruptedFlagIsReported) {
   CollectingSink sink;
   ChunkStats stats;
-  auto status =
-      Decode(DiagMessage(kSeq, kPid, {}, NLM_F_MULTI | NLM_F_DUMP_INTR), sink, stats);
+  auto status = Decode(DiagMessage(kSeq, kPid, {}, NLM_F_MULTI | NLM_F_DUMP_INTR), sink, stats);
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(stats.interrupted);
 }
@@ -139,8 +135,7 @@ TEST(InetDiagDecoder, EveryTruncationIsAnError) {
 
 TEST(InetDiagDecoder, PayloadShorterThanInetDiagMsg) {
   uint8_t small[8] = {};
-  auto bytes = testing::Message(SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, kSeq, kPid, small,
-                                sizeof(small));
+  auto bytes = testing::Message(SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, kSeq, kPid, small, sizeof(small));
   CollectingSink sink;
   ChunkStats stats;
   EXPECT_EQ(Decode(bytes, sink, stats).error().code, kDecodeTruncated);
@@ -160,8 +155,7 @@ TEST(InetDiagDecoder, UnknownFamilyAndTypeAreMalformed) {
   spec.family = AF_UNIX;
   CollectingSink sink;
   ChunkStats stats;
-  EXPECT_EQ(Decode(DiagMessage(kSeq, kPid, spec), sink, stats).error().code,
-            kDecodeMalformed);
+  EXPECT_EQ(Decode(DiagMessage(kSeq, kPid, spec), sink, stats).error().code, kDecodeMalformed);
   auto odd = testing::Message(77, 0, kSeq, kPid, nullptr, 0);
   EXPECT_EQ(Decode(odd, sink, stats).error().code, kDecodeMalformed);
 }

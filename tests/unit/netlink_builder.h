@@ -29,8 +29,8 @@ struct SocketSpec {
   uint32_t wqueue = 0;
 };
 
-inline Bytes Message(uint16_t type, uint16_t flags, uint32_t seq, uint32_t pid,
-                     const void* payload, size_t len) {
+inline Bytes Message(uint16_t type, uint16_t flags, uint32_t seq, uint32_t pid, const void* payload,
+                     size_t len) {
   Bytes out(NLMSG_ALIGN(NLMSG_LENGTH(len)), 0);
   nlmsghdr hdr{};
   hdr.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(len));

@@ -73,8 +73,7 @@ class PollAggregatorTest : public ::testing::Test {
     for (const auto& r : records) aggregator.OnRecord(r);
     return Finish(aggregator, &owners);
   }
-  uint64_t PortCount(const SocketTable& t, uint8_t state, Direction d,
-                     const std::string& port) {
+  uint64_t PortCount(const SocketTable& t, uint8_t state, Direction d, const std::string& port) {
     for (const auto& s : t.ports) {
       if (s.state == state && s.direction == d && s.port == port) return s.sockets;
     }
@@ -190,8 +189,8 @@ TEST_F(PollAggregatorTest, CloseWaitByProcessAndPortWithAges) {
   EXPECT_EQ(t1.close_wait[0].direction, Direction::kOutbound);
   EXPECT_DOUBLE_EQ(t1.close_wait[0].oldest_age_seconds, 0);
   // Poll 2 at t=90s: the same socket plus a new one.
-  auto t2 = Run({Socket(kCloseWait, 40000, 443, 1, 0xA), Socket(kCloseWait, 40001, 443, 2, 0xB)},
-                90'000);
+  auto t2 =
+      Run({Socket(kCloseWait, 40000, 443, 1, 0xA), Socket(kCloseWait, 40001, 443, 2, 0xB)}, 90'000);
   ASSERT_EQ(t2.close_wait.size(), 1u);
   EXPECT_EQ(t2.close_wait[0].sockets, 2u);
   EXPECT_DOUBLE_EQ(t2.close_wait[0].oldest_age_seconds, 90);

@@ -98,8 +98,8 @@ TEST_F(PollerTest, FailedPollKeepsLastGoodDataAndSaysSo) {
   scripted->set_script([](uint8_t, uint32_t, uint32_t seq) {
     SocketSpec s;
     s.state = kCloseWait;
-    return std::vector<Step>{{testing::Concat({DiagMessage(seq, kScriptedPortId, s),
-                                               DoneMessage(seq, kScriptedPortId, -EIO)})}};
+    return std::vector<Step>{{testing::Concat(
+        {DiagMessage(seq, kScriptedPortId, s), DoneMessage(seq, kScriptedPortId, -EIO)})}};
   });
   EXPECT_FALSE(poller.PollOnce());
   EXPECT_EQ(Value(out, "tcpstate_sockets", {{"state", "close_wait"}}), 3);  // not 1

@@ -119,7 +119,9 @@ TEST_F(ProcOwnerDirectoryTest, HostileNamesBecomeValidUtf8) {
   proc.AddSocketFd(100, 3, 1);
   ProcOwnerDirectory dir(proc.root(), {});
   const std::string name = Poll(dir, {1})[0];
-  EXPECT_EQ(name, "a\xEF\xBF\xBD\"b\\c\xEF\xBF\xBD" "d) (x");
+  EXPECT_EQ(name,
+            "a\xEF\xBF\xBD\"b\\c\xEF\xBF\xBD"
+            "d) (x");
 }
 
 TEST_F(ProcOwnerDirectoryTest, ExitedOwnerIsForgotten) {

@@ -72,11 +72,16 @@ TEST(Utf8, ValidTextUnchanged) {
 }
 
 TEST(Utf8, InvalidAndControlBytesReplaced) {
-  EXPECT_EQ(SanitizeLabelValue("a\xff" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(SanitizeLabelValue("a\xff"
+                               "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(SanitizeLabelValue("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
   EXPECT_EQ(SanitizeLabelValue("\xED\xA0\x80"),
             "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
-  EXPECT_EQ(SanitizeLabelValue("a\tb"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(SanitizeLabelValue("a\tb"),
+            "a\xEF\xBF\xBD"
+            "b");
 }
 
 TEST(Utf8, CutOnCharacterBoundary) {

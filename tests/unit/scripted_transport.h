@@ -25,8 +25,7 @@ struct Step {
 };
 
 // Given the request (family, states) and its seq, returns the reply steps.
-using Script = std::function<std::vector<Step>(uint8_t family, uint32_t states,
-                                               uint32_t seq)>;
+using Script = std::function<std::vector<Step>(uint8_t family, uint32_t states, uint32_t seq)>;
 
 class ScriptedTransport : public NetlinkTransport {
  public:
@@ -65,8 +64,7 @@ class ScriptedFactory : public TransportFactory {
   Result<std::unique_ptr<NetlinkTransport>> Open() override {
     ++opens;
     if (fail_open) return ErrnoError(EMFILE, "scripted socket");
-    return std::unique_ptr<NetlinkTransport>(
-        std::make_unique<ScriptedTransport>(script_, &sends));
+    return std::unique_ptr<NetlinkTransport>(std::make_unique<ScriptedTransport>(script_, &sends));
   }
   void set_script(Script script) { script_ = std::move(script); }
   int opens = 0;

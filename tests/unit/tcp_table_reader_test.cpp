@@ -103,9 +103,8 @@ TEST(TcpTableReader, DumpInterruptedIsRetriedThenSucceeds) {
 }
 
 TEST(TcpTableReader, DumpInterruptedEveryTimeFailsAfterBoundedRetries) {
-  ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) {
-    return SmallTable(f, s, q, NLM_F_DUMP_INTR);
-  });
+  ScriptedFactory factory(
+      [](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q, NLM_F_DUMP_INTR); });
   TcpTableReader reader(factory, 2);
   RecordingSink sink;
   TableReadStats stats;
@@ -152,13 +151,20 @@ INSTANTIATE_TEST_SUITE_P(
                     return std::vector<Step>{{DoneMessage(seq, kScriptedPortId, -ENOMEM)}};
                   },
                   "done_error"},
-        FaultCase{"enobufs", [](uint32_t) { return std::vector<Step>{{{}, ENOBUFS}}; }, "recv"},
-        FaultCase{"enospc", [](uint32_t) { return std::vector<Step>{{{}, ENOSPC}}; }, "truncated"},
+        FaultCase{"enobufs",
+                  [](uint32_t) {
+                    return std::vector<Step>{{{}, ENOBUFS}};
+                  },
+                  "recv"},
+        FaultCase{"enospc",
+                  [](uint32_t) {
+                    return std::vector<Step>{{{}, ENOSPC}};
+                  },
+                  "truncated"},
         FaultCase{"eof_mid_dump",
                   [](uint32_t seq) {
                     return std::vector<Step>{
-                        {DiagMessage(seq, kScriptedPortId, Spec(kListen, 80, 0))},
-                        {{}, 0, true}};
+                        {DiagMessage(seq, kScriptedPortId, Spec(kListen, 80, 0))}, {{}, 0, true}};
                   },
                   "truncated"},
         FaultCase{"wrong_seq",
