@@ -3,14 +3,18 @@
 # Does nothing (and needs no network) when they are all present already.
 set -euo pipefail
 packages=(
-  cmake g++ pkg-config git python3 curl iproute2 procps
-  prometheus-cpp-dev libmnl-dev libyaml-cpp-dev libspdlog-dev libgtest-dev
+  cmake make g++ pkg-config git python3 curl iproute2 procps util-linux
+  prometheus-cpp-dev libmnl-dev libyaml-cpp-dev libspdlog-dev libgtest-dev libssl-dev
   libbenchmark-dev prometheus prometheus-alertmanager
+  # deployment checks: systemd-analyze, the manifest validator (node)
+  systemd nodejs
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm comes with some Node.js builds (nodesource) and conflicts with Debian's then.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}"
 sudo=""
