@@ -7,12 +7,19 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 
 namespace tcpstate {
 namespace {
 
 Error Failure(DecodeFailure kind, std::string message) { return Error{kind, std::move(message)}; }
+
+// strerror of a negative errno; INT_MIN cannot be negated.
+std::string ErrnoText(int status) {
+  if (status == std::numeric_limits<int>::min()) return "error " + std::to_string(status);
+  return std::strerror(-status);
+}
 
 // Reads a POD out of possibly unaligned bytes.
 template <typename T>
@@ -108,7 +115,7 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const Dum
           const int status = Load<int>(payload);
           if (status < 0) {
             return Failure(kDecodeDoneError, std::string("dump failed: NLMSG_DONE carries ") +
-                                                 std::strerror(-status));
+                                                 ErrnoText(status));
           }
         }
         return ChunkStatus::kDone;
@@ -120,7 +127,7 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const Dum
         const int status = Load<int>(payload);
         if (status != 0) {
           return Failure(kDecodeNlmsgError,
-                         std::string("kernel answered NLMSG_ERROR: ") + std::strerror(-status));
+                         std::string("kernel answered NLMSG_ERROR: ") + ErrnoText(status));
         }
         break;  // An ACK: nothing to decode.
       }

@@ -4,6 +4,7 @@
 #include <linux/netlink.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -52,9 +53,16 @@ class ReplayTransport : public NetlinkTransport {
     // Hand out whole messages, as many as fit, like the kernel does.
     size_t out = 0;
     while (offset_ < pending_.size()) {
-      nlmsghdr hdr;
-      std::memcpy(&hdr, pending_.data() + offset_, sizeof(hdr));
-      const size_t len = NLMSG_ALIGN(hdr.nlmsg_len);
+      const size_t left = pending_.size() - offset_;
+      nlmsghdr hdr{};
+      if (left >= sizeof(hdr)) std::memcpy(&hdr, pending_.data() + offset_, sizeof(hdr));
+      size_t len = std::min(NLMSG_ALIGN(size_t{hdr.nlmsg_len}), left);
+      if (left < sizeof(hdr) || hdr.nlmsg_len < sizeof(hdr) || hdr.nlmsg_len > left) {
+        // A corrupt recording: hand the rest over as it is and let the
+        // decoder say what is wrong, rather than trusting its lengths.
+        if (out > 0) break;
+        len = std::min(left, buffer.size());
+      }
       if (out + len > buffer.size()) break;
       std::memcpy(buffer.data() + out, pending_.data() + offset_, len);
       out += len;
