@@ -5,6 +5,9 @@ set -euo pipefail
 packages=(
   cmake make g++ pkg-config git python3 curl iproute2 procps util-linux
   prometheus-cpp-dev libmnl-dev libyaml-cpp-dev libspdlog-dev libgtest-dev libssl-dev
+  libcrypt-dev
+  # secure endpoint test: certificates, bcrypt hashes
+  openssl apache2-utils
   libbenchmark-dev prometheus prometheus-alertmanager
   # deployment checks: systemd-analyze, the manifest validator (node)
   systemd nodejs

@@ -15,6 +15,7 @@
 
 #include "config/config_loader.h"
 #include "http/http_server.h"
+#include "http/web_config.h"
 #include "metrics/build_info.h"
 #include "metrics/snapshot_collectable.h"
 #include "netlink/netlink_transport.h"
@@ -38,6 +39,9 @@ Flags:
                               the same as config/tcpstate_exporter.yml)
   --web.listen-address ADDR   address to serve on, overrides web.listen_address
                               (default ":9930"; "127.0.0.1:9930" for loopback only)
+  --web.config.file FILE      TLS and basic auth for the endpoint, in the
+                              Prometheus exporter-toolkit web-config.yml format
+                              (docs/security.md); reloaded on SIGHUP
   --path.procfs DIR           /proc to read, overrides proc_root (default /proc)
   --log.level LEVEL           debug, info, warn or error (default info)
   --config.check              validate the configuration and exit (0 valid, 2 not)
@@ -48,13 +52,14 @@ Flags:
   --version                   print version and exit
   -h, --help                  print this help and exit
 
-Signals: SIGHUP reloads the configuration file (a bad file is rejected and the
+Signals: SIGHUP reloads the configuration files (a bad file is rejected and the
 running configuration kept); SIGTERM and SIGINT stop the exporter.
 )";
 
 struct Flags {
   std::optional<std::string> config_file;
   std::optional<std::string> listen_address;
+  std::optional<std::string> web_config_file;
   std::optional<std::string> procfs;
   std::optional<std::string> log_level;
   std::optional<std::string> replay_dir;
@@ -84,6 +89,7 @@ Flags ParseFlags(int argc, char** argv) {
     };
     if (arg == "--config") flags.config_file = value();
     else if (arg == "--web.listen-address") flags.listen_address = value();
+    else if (arg == "--web.config.file") flags.web_config_file = value();
     else if (arg == "--path.procfs") flags.procfs = value();
     else if (arg == "--log.level") flags.log_level = value();
     else if (arg == "--netlink.replay-dir") flags.replay_dir = value();
@@ -150,7 +156,14 @@ int RunOnce(const Config& config, const Flags& flags) {
   return ok ? kExitOk : kExitRuntime;
 }
 
-int Serve(const Config& initial, const Flags& flags) {
+// The --web.config.file contents, or the empty configuration (plain HTTP, no
+// authentication) without the flag.
+Result<WebConfig> BuildWebConfig(const Flags& flags) {
+  if (!flags.web_config_file) return WebConfig();
+  return LoadWebConfigFile(*flags.web_config_file);
+}
+
+int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags) {
   // Block the signals in every thread; the main thread takes them with sigwait.
   sigset_t signals;
   sigemptyset(&signals);
@@ -171,7 +184,7 @@ int Serve(const Config& initial, const Flags& flags) {
     const double allowed = std::max(60.0, 3 * std::chrono::duration<double>(interval).count());
     return last > 0 && now - last <= allowed;
   });
-  if (auto started = server.Start(initial.web); !started.ok()) {
+  if (auto started = server.Start(initial.web, web_config); !started.ok()) {
     spdlog::critical("{}", started.error().message);
     return kExitRuntime;
   }
@@ -185,8 +198,8 @@ int Serve(const Config& initial, const Flags& flags) {
     int signo = 0;
     if (sigwait(&signals, &signo) != 0) continue;
     if (signo == SIGHUP) {
-      if (!flags.config_file) {
-        spdlog::info("SIGHUP: no --config file to reload");
+      if (!flags.config_file && !flags.web_config_file) {
+        spdlog::info("SIGHUP: no --config or --web.config.file to reload");
         continue;
       }
       auto reloaded = BuildConfig(flags);
@@ -196,9 +209,27 @@ int Serve(const Config& initial, const Flags& flags) {
         poller.SetReloadStatus(false);
         continue;
       }
+      auto web_reloaded = BuildWebConfig(flags);
+      if (web_reloaded.ok()) {
+        if (auto updated = server.UpdateWebConfig(*web_reloaded); !updated.ok()) {
+          web_reloaded = updated.error();
+        }
+      }
+      if (!web_reloaded.ok()) {
+        spdlog::error("web configuration reload rejected, keeping the running one: {}",
+                      web_reloaded.error().message);
+        poller.SetReloadStatus(false);
+        continue;
+      }
       if (reloaded->web.listen_address != listen_address) {
         spdlog::warn("web.listen_address changes need a restart; still on {}",
                      listen_address);
+      }
+      if (reloaded->web.max_connections != initial.web.max_connections ||
+          reloaded->web.max_requests_in_flight != initial.web.max_requests_in_flight ||
+          reloaded->web.request_timeout != initial.web.request_timeout) {
+        spdlog::warn("web.max_connections, web.max_requests_in_flight and "
+                     "web.request_timeout changes need a restart");
       }
       spdlog::set_level(spdlog::level::from_str(reloaded->log_level));
       poller.SetReloadStatus(true);
@@ -228,14 +259,23 @@ int Main(int argc, char** argv) {
                  config.error().message.c_str());
     return kExitUsage;
   }
+  auto web_config = BuildWebConfig(flags);
+  if (!web_config.ok()) {
+    std::fprintf(stderr, "tcpstate_exporter: web configuration error: %s\n",
+                 web_config.error().message.c_str());
+    return kExitUsage;
+  }
   if (flags.check) {
     std::printf("configuration %s is valid\n",
                 flags.config_file ? flags.config_file->c_str() : "(defaults)");
+    if (flags.web_config_file) {
+      std::printf("web configuration %s is valid\n", flags.web_config_file->c_str());
+    }
     return kExitOk;
   }
   SetUpLogging(config->log_level);
   if (flags.once) return RunOnce(*config, flags);
-  return Serve(*config, flags);
+  return Serve(*config, *web_config, flags);
 }
 
 }  // namespace

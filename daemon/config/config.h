@@ -29,8 +29,16 @@ struct ProcessGroup {
 struct Config {
   struct Web {
     std::string listen_address = kDefaultListenAddress;
-    uint32_t max_connections = 8;  // concurrent HTTP requests (server threads)
-    std::chrono::milliseconds request_timeout{10'000};
+    // Connections served at once, one server thread each, counting clients
+    // still in the TLS handshake or still sending their request.
+    uint32_t max_connections = 64;
+    // Requests being authenticated or answered at once; more get 503 at once.
+    // /healthz and /readyz are not counted.
+    uint32_t max_requests_in_flight = 8;
+    // Time a client has to send its request headers (over TLS, and separately
+    // to complete the handshake); also the longest a response may stall. It
+    // bounds how long a slow client holds one of the max_connections threads.
+    std::chrono::milliseconds request_timeout{3'000};
   } web;
 
   struct Poll {

@@ -108,7 +108,8 @@ PortRange AsPortRange(const YAML::Node& node, const std::string& path) {
 }
 
 void LoadWeb(const YAML::Node& node, const std::string& path, Config::Web& web) {
-  ExpectMap(node, path, {"listen_address", "max_connections", "request_timeout"});
+  ExpectMap(node, path, {"listen_address", "max_connections", "max_requests_in_flight",
+                         "request_timeout"});
   if (node["listen_address"]) {
     web.listen_address = AsString(node["listen_address"], path + ".listen_address");
     if (auto ok = ValidateListenAddress(web.listen_address); !ok.ok()) {
@@ -118,6 +119,10 @@ void LoadWeb(const YAML::Node& node, const std::string& path, Config::Web& web) 
   if (node["max_connections"]) {
     web.max_connections = static_cast<uint32_t>(
         AsUnsigned(node["max_connections"], path + ".max_connections", 1, 1024));
+  }
+  if (node["max_requests_in_flight"]) {
+    web.max_requests_in_flight = static_cast<uint32_t>(AsUnsigned(
+        node["max_requests_in_flight"], path + ".max_requests_in_flight", 1, 1024));
   }
   if (node["request_timeout"]) {
     web.request_timeout =
@@ -192,6 +197,9 @@ void LoadProcesses(const YAML::Node& node, const std::string& path,
         Fail(p + ".name", "must be 1 to 64 characters");
       }
       group.pattern = AsString(item["match"], p + ".match");
+      // libstdc++ compiles regexes recursively: a huge pattern would overflow
+      // the stack instead of being rejected.
+      if (group.pattern.size() > 1024) Fail(p + ".match", "at most 1024 characters");
       try {
         group.regex = std::make_shared<const std::regex>(group.pattern,
                                                          std::regex::ECMAScript);
@@ -309,7 +317,11 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     if (number > static_cast<uint64_t>(std::numeric_limits<int64_t>::max() / scale / 4)) {
       return Error{EINVAL, "duration '" + std::string(text) + "' too large"};
     }
-    total_ms += static_cast<int64_t>(number) * scale;
+    const int64_t term = static_cast<int64_t>(number) * scale;
+    if (total_ms > std::numeric_limits<int64_t>::max() / 4 - term) {
+      return Error{EINVAL, "duration '" + std::string(text) + "' too large"};
+    }
+    total_ms += term;
     pos = unit_end;
   }
   return std::chrono::milliseconds(total_ms);
