@@ -8,6 +8,8 @@ packages=(
   libcrypt-dev
   # secure endpoint test: certificates, bcrypt hashes
   openssl apache2-utils
+  # fuzzing (libFuzzer, ASan, UBSan) and the ThreadSanitizer build
+  clang libclang-rt-14-dev llvm
   libbenchmark-dev prometheus prometheus-alertmanager
   # deployment checks: systemd-analyze, the manifest validator (node)
   systemd nodejs

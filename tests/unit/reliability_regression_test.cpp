@@ -1,0 +1,163 @@
+// Regression tests for the defects found by fuzzing and hostile-input review
+// (docs/reliability.md). Each one names the input that broke the daemon; the
+// matching fuzz inputs live in tests/fuzz/regressions/ and are replayed under
+// ASan/UBSan by tests/fuzz/run.sh.
+#include <gtest/gtest.h>
+#include <linux/netlink.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "config/config_loader.h"
+#include "netlink/inet_diag_decoder.h"
+#include "netlink/replay_transport.h"
+#include "netlink/tcp_table_reader.h"
+#include "netlink_builder.h"
+
+namespace tcpstate {
+namespace {
+
+std::string GroupsConfig(const std::string& pattern) {
+  return "processes:\n  groups:\n    - name: g\n      match: '" + pattern + "'\n";
+}
+
+// std::regex compiles recursively, one stack frame chain per term and per
+// parenthesis: a long `match` pattern overflowed the stack of the main thread
+// in --config.check, at start-up and on a SIGHUP reload (SIGSEGV instead of
+// "configuration reload rejected"). Death-test isolation: a crash here fails
+// this test only.
+TEST(ReliabilityRegressionDeathTest, HugeGroupRegexIsRejectedNotACrash) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        auto config = ParseConfig(GroupsConfig(std::string(100'000, 'a')));
+        std::exit(!config.ok() &&
+                          config.error().message.find("processes.groups[0].match") !=
+                              std::string::npos
+                      ? 0
+                      : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(ReliabilityRegressionDeathTest, DeeplyNestedGroupRegexIsRejectedNotACrash) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        auto config = ParseConfig(
+            GroupsConfig(std::string(20'000, '(') + "a" + std::string(20'000, ')')));
+        std::exit(!config.ok() ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// A sane pattern must keep working once a size cap exists.
+TEST(ReliabilityRegression, OrdinaryGroupRegexStillAccepted) {
+  auto config = ParseConfig(GroupsConfig("^(nginx|envoy|java)$"));
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->processes.groups.size(), 1u);
+}
+
+// Each term is capped, but the sum of five was not: signed overflow (UB;
+// in practice a negative duration that ParseDuration returned as valid).
+TEST(ReliabilityRegression, DurationSumOverflowIsAnError) {
+  const std::string term = "640000000000h";
+  auto parsed = ParseDuration(term + term + term + term + term);
+  EXPECT_FALSE(parsed.ok()) << "returned " << parsed->count() << "ms";
+}
+
+// strerror(-status) with status == INT_MIN negated INT_MIN (UB, reported by
+// UBSan on the first fuzzing seconds). Must be an ordinary decode failure.
+TEST(ReliabilityRegression, NlmsgErrorWithIntMinIsAnOrdinaryFailure) {
+  class NullSink : public RecordSink {
+   public:
+    void OnRecord(const SocketRecord&) override {}
+  } sink;
+  ChunkStats stats;
+  const auto error = testing::ErrorMessage(1, 2, INT_MIN);
+  auto status = DecodeDumpChunk(error, DumpIdentity{1, 2}, sink, stats);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, kDecodeNlmsgError);
+  const auto done = testing::DoneMessage(1, 2, INT_MIN);
+  status = DecodeDumpChunk(done, DumpIdentity{1, 2}, sink, stats);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, kDecodeDoneError);
+}
+
+class ReplayDir {
+ public:
+  explicit ReplayDir(const testing::Bytes& inet) {
+    char tmpl[] = "/tmp/tcpstate-replay-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    std::ofstream(dir_ / "inet.bin", std::ios::binary)
+        .write(reinterpret_cast<const char*>(inet.data()),
+               static_cast<std::streamsize>(inet.size()));
+  }
+  ~ReplayDir() { std::filesystem::remove_all(dir_); }
+  const std::filesystem::path& path() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+class CountingSink : public TableSink {
+ public:
+  void BeginAttempt() override { records = 0; }
+  void OnRecord(const SocketRecord&) override { ++records; }
+  uint64_t records = 0;
+};
+
+// A recording with a message whose nlmsg_len is 0 (a corrupt or hand-edited
+// --netlink.replay-dir file): ReplayTransport::Receive stepped by
+// NLMSG_ALIGN(0) == 0 and never returned. alarm() turns the hang into a
+// failure.
+TEST(ReliabilityRegressionDeathTest, ReplayOfZeroLengthMessageFailsInsteadOfHanging) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        ::alarm(10);
+        testing::SocketSpec spec;
+        spec.state = 1;
+        auto bytes = testing::DiagMessage(0, 0, spec);
+        bytes.resize(bytes.size() + 16, 0);  // a header with nlmsg_len 0
+        ReplayDir dir(bytes);
+        ReplayTransportFactory factory(dir.path());
+        TcpTableReader reader(factory, 0);
+        CountingSink sink;
+        TableReadStats stats;
+        const bool ok = reader.Read(sink, stats).ok();
+        std::exit(ok ? 1 : 0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// A recording cut inside its last message: Receive copied NLMSG_ALIGN(len)
+// bytes from a vector shorter than that, read the next header past the end
+// of the data (heap over-read) and, as those bytes held a length of 0, never
+// returned. The dump must fail, whatever the reason, and promptly.
+TEST(ReliabilityRegressionDeathTest, ReplayOfTruncatedRecordingFailsCleanly) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        ::alarm(10);
+        testing::SocketSpec spec;
+        spec.state = 1;
+        auto bytes = testing::DiagMessage(0, 0, spec);
+        bytes.resize(bytes.size() - 10);
+        ReplayDir dir(bytes);
+        ReplayTransportFactory factory(dir.path());
+        TcpTableReader reader(factory, 0);
+        CountingSink sink;
+        TableReadStats stats;
+        const bool ok = reader.Read(sink, stats).ok();
+        std::exit(ok ? 1 : 0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace tcpstate
