@@ -13,6 +13,7 @@
 #include "http/civetweb_openssl.h"
 #include "http/tls_context.h"
 #include "metrics/build_info.h"
+#include "metrics/snapshot_collectable.h"
 
 namespace tcpstate {
 namespace {
@@ -162,15 +163,19 @@ class HttpServer::Handler : public CivetHandler {
     }
 
     if (uri == "/metrics") {
-      std::vector<prometheus::MetricFamily> families;
+      std::string body;
       for (const auto& collectable : owner_.collectables_) {
-        auto collected = collectable->Collect();
-        families.insert(families.end(), std::make_move_iterator(collected.begin()),
-                        std::make_move_iterator(collected.end()));
+        // Prefer the text the poller serialized once for this snapshot.
+        const auto* prerendered = dynamic_cast<const PrerenderedExposition*>(collectable.get());
+        if (auto text = prerendered ? prerendered->Text() : nullptr) {
+          body += *text;
+          continue;
+        }
+        std::ostringstream out;
+        prometheus::TextSerializer().Serialize(out, collectable->Collect());
+        body += out.str();
       }
-      std::ostringstream out;
-      prometheus::TextSerializer().Serialize(out, families);
-      return reply(200, "text/plain; version=0.0.4; charset=utf-8", out.str());
+      return reply(200, "text/plain; version=0.0.4; charset=utf-8", body);
     }
     if (uri == "/") {
       const BuildInfo& build = GetBuildInfo();

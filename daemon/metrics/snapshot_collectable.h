@@ -1,6 +1,8 @@
 // The one seam between data and presentation: /metrics asks this
 // Collectable, which hands out the families rendered once per poll. A scrape
-// never triggers a dump and never waits for one.
+// never triggers a dump and never waits for one. The text exposition of each
+// published snapshot is also serialized once, by the poller, so that a scrape
+// costs a copy, not a render, however many scrapers there are.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -8,22 +10,33 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace tcpstate {
 
-class SnapshotCollectable : public prometheus::Collectable {
+// A Collectable whose text exposition is already serialized.
+class PrerenderedExposition {
+ public:
+  virtual ~PrerenderedExposition() = default;
+  // Null until something was published.
+  virtual std::shared_ptr<const std::string> Text() const = 0;
+};
+
+class SnapshotCollectable : public prometheus::Collectable, public PrerenderedExposition {
  public:
   using Families = std::vector<prometheus::MetricFamily>;
 
-  void Publish(std::shared_ptr<const Families> families) {
-    std::lock_guard lock(mutex_);
-    latest_ = std::move(families);
-  }
+  void Publish(std::shared_ptr<const Families> families);
 
   std::shared_ptr<const Families> Latest() const {
     std::lock_guard lock(mutex_);
     return latest_;
+  }
+
+  std::shared_ptr<const std::string> Text() const override {
+    std::lock_guard lock(mutex_);
+    return text_;
   }
 
   Families Collect() const override {
@@ -34,6 +47,7 @@ class SnapshotCollectable : public prometheus::Collectable {
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const Families> latest_;
+  std::shared_ptr<const std::string> text_;
 };
 
 }  // namespace tcpstate
