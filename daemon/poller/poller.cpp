@@ -281,9 +281,17 @@ bool Poller::PollOnce() {
   const auto attribution_start = Clock::now();
   if (owners_) {
     std::vector<uint32_t> pending;
+    std::vector<uint64_t> namespaces;
     for (const auto& visit : visits) {
-      if (!visit.skipped && visit.status.ok()) visit.aggregator->AppendPendingInodes(pending);
+      if (visit.skipped || !visit.status.ok()) continue;
+      const size_t before = pending.size();
+      visit.aggregator->AppendPendingInodes(pending);
+      if (pending.size() > before) {
+        const uint64_t inode = visit.target->netns.inode;
+        namespaces.push_back(inode != 0 ? inode : own_netns_);
+      }
     }
+    owners_->SetScanNamespaces(std::move(namespaces));
     if (!pending.empty()) owners_->Resolve(pending);
   }
   uint64_t sockets = 0;

@@ -13,6 +13,7 @@
 
 #include "common/unique_fd.h"
 #include "common/utf8.h"
+#include "netns/netns_discovery.h"
 #include "procfs/proc_stat.h"
 
 namespace tcpstate {
@@ -240,6 +241,7 @@ void ProcOwnerDirectory::ScanForWanted(std::unordered_set<uint32_t>& wanted,
     if (wanted.empty()) break;
     int32_t pid = 0;
     if (!ParsePid(entry->d_name, &pid) || scanned.contains(pid)) continue;
+    if (!scan_netns_.empty() && !InScannedNamespace(pid)) continue;
     ScanProcess(pid, wanted);
   }
   ::closedir(proc);
@@ -248,6 +250,17 @@ void ProcOwnerDirectory::ScanForWanted(std::unordered_set<uint32_t>& wanted,
   for (uint32_t inode : wanted) {
     inodes_[inode] = InodeEntry{kOwnerUnknown, poll_, poll_ + kNegativeRetryPolls};
   }
+}
+
+bool ProcOwnerDirectory::InScannedNamespace(int32_t pid) const {
+  char link[64];
+  const auto path = proc_root_ / std::to_string(pid) / "ns" / "net";
+  const ssize_t n = ::readlink(path.c_str(), link, sizeof(link));
+  uint64_t inode = 0;
+  if (n <= 0 || !ParseNetnsLink(std::string_view(link, static_cast<size_t>(n)), &inode)) {
+    return true;  // unknown: do not skip what might hold the socket
+  }
+  return std::find(scan_netns_.begin(), scan_netns_.end(), inode) != scan_netns_.end();
 }
 
 void ProcOwnerDirectory::EndPoll() {

@@ -42,6 +42,15 @@ class ProcOwnerDirectory : public OwnerDirectory {
   void EndPoll() override;
   const OwnerInfo& Owner(OwnerId id) const override;
 
+  // Limits the next full scans to processes in these network namespaces (a
+  // socket is held by a process of its own namespace but in the rarest
+  // cases), so a pod with a million fds does not slow down every other
+  // namespace's look-ups. Empty: every process. A process whose namespace
+  // cannot be read is scanned anyway.
+  void SetScanNamespaces(std::vector<uint64_t> netns_inodes) {
+    scan_netns_ = std::move(netns_inodes);
+  }
+
   // Cumulative; read by the poller after each poll.
   const AttributionStats& stats() const { return stats_; }
   size_t cached_sockets() const { return inodes_.size(); }
@@ -62,6 +71,7 @@ class ProcOwnerDirectory : public OwnerDirectory {
   // Scans one process's fds for `wanted` inodes; found ones are cached.
   void ScanProcess(int32_t pid, std::unordered_set<uint32_t>& wanted);
   void ScanForWanted(std::unordered_set<uint32_t>& wanted, std::unordered_set<int32_t>& scanned);
+  bool InScannedNamespace(int32_t pid) const;
   OwnerId OwnerFor(int32_t pid, const std::string& comm, uint64_t start_time);
   std::string LabelFor(const std::string& comm) const;
 
@@ -75,6 +85,7 @@ class ProcOwnerDirectory : public OwnerDirectory {
   std::unordered_map<uint32_t, InodeEntry> inodes_;
   AttributionStats stats_;
   bool scan_denied_ = false;
+  std::vector<uint64_t> scan_netns_;
   bool has_read_capabilities_;
   OwnerInfo unknown_{0, "(unknown)"};
 };

@@ -233,7 +233,10 @@ def main():
             if forked < args.rate * args.seconds * 0.3:
                 problems.append(f"only {forked} children forked: the churn did not happen")
             # With --host-pids a busy host slows every full /proc scan down.
-            min_polls = args.seconds * 10 * (0.3 if not args.host_pids else 0.05)
+            # The property under test is correct attribution under churn, not speed:
+            # polls only have to keep coming (a dump walks the kernel's shared socket
+            # hash, so other namespaces' sockets on a busy machine slow every poll).
+            min_polls = args.seconds * 10 * 0.05
             if polls_ok < min_polls:
                 problems.append(f"only {polls_ok} successful polls in {args.seconds}s at 100 ms")
             if value(after, "tcpstate_last_poll_success") != 1:
