@@ -232,7 +232,6 @@ def main():
                 problems.append(f"exporter died: {open(stderr_path).read()[-3000:]}")
             if forked < args.rate * args.seconds * 0.3:
                 problems.append(f"only {forked} children forked: the churn did not happen")
-            # With --host-pids a busy host slows every full /proc scan down.
             # The property under test is correct attribution under churn, not speed:
             # polls only have to keep coming (a dump walks the kernel's shared socket
             # hash, so other namespaces' sockets on a busy machine slow every poll).
