@@ -9,50 +9,14 @@
 #include <limits>
 #include <set>
 
+#include "config/yaml_checks.h"
 #include "netlink/tcp_state.h"
 
 namespace tcpstate {
 namespace {
 
-// Thrown inside the loader only, turned into an Error at its boundary.
-struct ConfigError {
-  std::string message;
-};
-
-[[noreturn]] void Fail(const std::string& path, const std::string& what) {
-  throw ConfigError{(path.empty() ? std::string("(top level)") : path) + ": " + what};
-}
-
-std::string Join(const std::string& path, const std::string& key) {
-  return path.empty() ? key : path + "." + key;
-}
-
-void ExpectMap(const YAML::Node& node, const std::string& path,
-               std::initializer_list<const char*> known) {
-  if (!node.IsMap()) Fail(path, "must be a mapping");
-  std::set<std::string> allowed(known.begin(), known.end());
-  for (const auto& item : node) {
-    const std::string key = item.first.as<std::string>();
-    if (!allowed.contains(key)) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-      Fail(Join(path, key), "unknown key (known keys here: " + list + ")");
-    }
-  }
-}
-
-std::string AsString(const YAML::Node& node, const std::string& path) {
-  if (!node.IsScalar()) Fail(path, "must be a string");
-  return node.Scalar();
-}
-
-bool AsBool(const YAML::Node& node, const std::string& path) {
-  if (!node.IsScalar()) Fail(path, "must be true or false");
-  const std::string& s = node.Scalar();
-  if (s == "true" || s == "True" || s == "yes") return true;
-  if (s == "false" || s == "False" || s == "no") return false;
-  Fail(path, "must be true or false, got '" + s + "'");
-}
+// Local names for the shared helpers (config/yaml_checks.h).
+[[noreturn]] void Fail(const std::string& path, const std::string& what) { FailAt(path, what); }
 
 uint64_t AsUnsigned(const YAML::Node& node, const std::string& path, uint64_t min,
                     uint64_t max) {
@@ -352,7 +316,7 @@ Status ValidateListenAddress(std::string_view address) {
 Result<Config> ParseConfig(std::string_view yaml) {
   try {
     return LoadRoot(YAML::Load(std::string(yaml)));
-  } catch (const ConfigError& e) {
+  } catch (const YamlKeyError& e) {
     return Error{EINVAL, e.message};
   } catch (const YAML::Exception& e) {
     return Error{EINVAL, "YAML syntax error at line " + std::to_string(e.mark.line + 1) +

@@ -11,59 +11,15 @@
 #include <set>
 
 #include "config/config_loader.h"
+#include "config/yaml_checks.h"
 #include "http/basic_auth.h"
 #include "http/tls_context.h"
 
 namespace tcpstate {
 namespace {
 
-// Thrown inside the parser only, turned into an Error at its boundary.
-struct WebConfigError {
-  std::string message;
-};
-
-[[noreturn]] void Fail(const std::string& path, const std::string& what) {
-  throw WebConfigError{(path.empty() ? std::string("(top level)") : path) + ": " + what};
-}
-
-std::string Join(const std::string& path, const std::string& key) {
-  return path.empty() ? key : path + "." + key;
-}
-
-std::string List(std::initializer_list<const char*> items) {
-  std::string out;
-  for (const char* item : items) out += (out.empty() ? "" : ", ") + std::string(item);
-  return out;
-}
-
-// A mapping whose keys are all in `known` (when given) and appear once.
-void ExpectMap(const YAML::Node& node, const std::string& path,
-               std::initializer_list<const char*> known) {
-  if (!node.IsMap()) Fail(path, "must be a mapping");
-  std::set<std::string> allowed(known.begin(), known.end());
-  std::set<std::string> seen;
-  for (const auto& item : node) {
-    if (!item.first.IsScalar()) Fail(path, "keys must be strings");
-    const std::string key = item.first.Scalar();
-    if (known.size() > 0 && !allowed.contains(key)) {
-      Fail(Join(path, key), "unknown key (known keys here: " + List(known) + ")");
-    }
-    if (!seen.insert(key).second) Fail(Join(path, key), "appears twice");
-  }
-}
-
-std::string AsString(const YAML::Node& node, const std::string& path) {
-  if (!node.IsScalar()) Fail(path, "must be a string");
-  return node.Scalar();
-}
-
-bool AsBool(const YAML::Node& node, const std::string& path) {
-  if (!node.IsScalar()) Fail(path, "must be true or false");
-  const std::string& s = node.Scalar();
-  if (s == "true" || s == "True" || s == "TRUE" || s == "yes") return true;
-  if (s == "false" || s == "False" || s == "FALSE" || s == "no") return false;
-  Fail(path, "must be true or false, got '" + s + "'");
-}
+// Local names for the shared helpers (config/yaml_checks.h).
+[[noreturn]] void Fail(const std::string& path, const std::string& what) { FailAt(path, what); }
 
 std::vector<std::string> AsStringList(const YAML::Node& node, const std::string& path) {
   std::vector<std::string> out;
@@ -224,7 +180,7 @@ void LoadTls(const YAML::Node& node, const std::string& base_dir, WebConfig& web
     }
   }
   // Files, PEM, key match, and every setting through OpenSSL.
-  if (auto ok = ValidateTlsServerConfig(tls); !ok.ok()) throw WebConfigError{ok.error().message};
+  if (auto ok = ValidateTlsServerConfig(tls); !ok.ok()) throw YamlKeyError{ok.error().message};
 }
 
 // exporter-toolkit's list: these names only, two of them with fixed values.
@@ -325,7 +281,7 @@ std::string_view TlsVersionName(TlsVersion version) {
 Result<WebConfig> ParseWebConfig(std::string_view yaml, const std::string& base_dir) {
   try {
     return LoadRoot(YAML::Load(std::string(yaml)), base_dir);
-  } catch (const WebConfigError& e) {
+  } catch (const YamlKeyError& e) {
     return Error{EINVAL, e.message};
   } catch (const YAML::Exception& e) {
     return Error{EINVAL, "YAML syntax error at line " + std::to_string(e.mark.line + 1) +
