@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/proc_link.h"
 #include "common/utf8.h"
 
 namespace tcpstate {
@@ -43,15 +44,7 @@ bool ReadNetnsInode(const std::filesystem::path& link_path, uint64_t* inode) {
 }  // namespace
 
 bool ParseNetnsLink(std::string_view link, uint64_t* inode) {
-  constexpr std::string_view kPrefix = "net:[";
-  if (link.size() < kPrefix.size() + 2 || link.substr(0, kPrefix.size()) != kPrefix ||
-      link.back() != ']') {
-    return false;
-  }
-  const char* begin = link.data() + kPrefix.size();
-  const char* end = link.data() + link.size() - 1;
-  auto [ptr, ec] = std::from_chars(begin, end, *inode);
-  return ec == std::errc() && ptr == end;
+  return ParseProcLink(link, "net", inode);
 }
 
 std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root, uint64_t fallback_host,

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/proc_link.h"
 #include "common/unique_fd.h"
 #include "common/utf8.h"
 #include "netns/netns_discovery.h"
@@ -26,19 +27,6 @@ bool ParsePid(const char* name, int32_t* pid) {
   const char* end = name + std::strlen(name);
   auto [ptr, ec] = std::from_chars(name, end, *pid);
   return ec == std::errc() && ptr == end && *pid > 0;
-}
-
-// "socket:[12345]" -> 12345
-bool ParseSocketLink(std::string_view link, uint32_t* inode) {
-  constexpr std::string_view kPrefix = "socket:[";
-  if (link.size() < kPrefix.size() + 2 || link.substr(0, kPrefix.size()) != kPrefix ||
-      link.back() != ']') {
-    return false;
-  }
-  const char* begin = link.data() + kPrefix.size();
-  const char* end = link.data() + link.size() - 1;
-  auto [ptr, ec] = std::from_chars(begin, end, *inode);
-  return ec == std::errc() && ptr == end;
 }
 
 // CAP_DAC_READ_SEARCH (2) lists other users' fd directories, CAP_SYS_PTRACE
@@ -175,7 +163,7 @@ void ProcOwnerDirectory::ScanProcess(int32_t pid, std::unordered_set<uint32_t>& 
       continue;  // the fd was closed meanwhile
     }
     uint32_t inode = 0;
-    if (ParseSocketLink(std::string_view(link, static_cast<size_t>(n)), &inode) &&
+    if (ParseProcLink(std::string_view(link, static_cast<size_t>(n)), "socket", &inode) &&
         wanted.contains(inode)) {
       found.push_back(inode);
     }
