@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <initializer_list>
@@ -164,6 +165,13 @@ void LoadProcesses(const YAML::Node& node, const std::string& path,
       // libstdc++ compiles regexes recursively: a huge pattern would overflow
       // the stack instead of being rejected.
       if (group.pattern.size() > 1024) Fail(p + ".match", "at most 1024 characters");
+      // libstdc++ reads repetition counts and back-references into a long
+      // without overflow checks: keep numbers in a pattern short.
+      size_t digits = 0;
+      for (char c : group.pattern) {
+        digits = std::isdigit(static_cast<unsigned char>(c)) ? digits + 1 : 0;
+        if (digits > 4) Fail(p + ".match", "numbers of at most 4 digits");
+      }
       try {
         group.regex = std::make_shared<const std::regex>(group.pattern,
                                                          std::regex::ECMAScript);

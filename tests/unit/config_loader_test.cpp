@@ -96,6 +96,14 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+TEST(ConfigLoader, LongNumbersInGroupRegexAreRejected) {
+  // libstdc++'s regex compiler overflows a long on such counts (UB, found by fuzzing).
+  auto c = ParseConfig("processes:\n  groups:\n    - {name: g, match: 'a{9999999999999999999}'}\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("processes.groups[0].match"), std::string::npos);
+  EXPECT_TRUE(ParseConfig("processes:\n  groups:\n    - {name: g, match: 'a{2,10}'}\n").ok());
+}
+
 TEST(ConfigLoader, UnreadableFile) {
   auto loaded = LoadConfigFile("/nonexistent/tcpstate.yml");
   ASSERT_FALSE(loaded.ok());
