@@ -77,7 +77,9 @@ for target in $targets; do
   [ -f "$here/$target.dict" ] && dict=(-dict="$here/$target.dict")
   log="$logdir/$target.log"
   artifacts_before=$(ls "$build/artifacts" | grep -c "^$target-")
-  timeout $((seconds + 120)) "$bin" "${dict[@]}" "${keep_going[@]}" -max_total_time="$seconds" -timeout=10 \
+  # A fixed seed (FUZZ_SEED, default 1; 0 = random) makes a CI failure reproducible.
+  timeout $((seconds + 120)) "$bin" "${dict[@]}" "${keep_going[@]}" -seed="${FUZZ_SEED:-1}" \
+    -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -max_len="$max_len" -len_control=100 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$target-" \
     "$build/work/$target" "$here/corpus/$target" >"$log" 2>&1
