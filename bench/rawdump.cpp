@@ -1,26 +1,28 @@
 // rawdump: the floor for reading the TCP socket table through sock_diag.
 //
 // Sends exactly the requests the exporter sends (daemon/netlink/
-// tcp_table_reader.cpp): SOCK_DIAG_BY_FAMILY, IPPROTO_TCP, no extensions;
-// LISTEN of AF_INET, LISTEN of AF_INET6, then every other state of AF_INET
-// and of AF_INET6, on one NETLINK_SOCK_DIAG socket per read, into the same
-// 64 KiB receive buffer. It decodes nothing: it walks the netlink headers and
-// counts SOCK_DIAG_BY_FAMILY messages. What is left is the kernel's work plus
-// the copies to user space, i.e. what no exporter can go below.
+// tcp_table_reader.cpp, DumpStrategy::kAuto on a kernel that has the legacy
+// interface): two legacy TCPDIAG_GETSOCK requests (struct inet_diag_req,
+// both families in one walk), LISTEN first, then every other state, no
+// extensions, on one NETLINK_SOCK_DIAG socket per read, into the same 64 KiB
+// receive buffer. It decodes nothing: it walks the netlink headers and
+// counts the records. What is left is the kernel's work plus the copies to
+// user space, i.e. what no exporter can go below.
 //
-// Usage: rawdump [--mode exporter|no-time-wait|v1-single] [--repeat N] [--quiet]
+// Usage: rawdump [--mode exporter|per-family|no-time-wait|v1-single] [--repeat N] [--quiet]
 // Prints one line per read:
 //   rawdump messages=<n> datagrams=<n> bytes=<n> seconds=<wall of the read>
 // Exit status 1 on any netlink error.
 //
-// The other modes are what-if floors for possible exporter changes, not what
-// the exporter does:
-//   no-time-wait  the same four requests without TIME_WAIT in the state mask
+// The other modes are floors of other ways to ask:
+//   per-family    SOCK_DIAG_BY_FAMILY (inet_diag_req_v2) LISTEN of AF_INET,
+//                 LISTEN of AF_INET6, then the rest of each family: the
+//                 exporter's fallback, and what it did before the single walk
+//                 (the kernel walks the shared socket hash once per family)
+//   no-time-wait  the exporter's requests without TIME_WAIT in the state mask
 //                 (TIME_WAIT counted from /proc/net/sockstat instead)
-//   v1-single     ONE legacy TCPDIAG_GETSOCK request (struct inet_diag_req),
-//                 all states: the kernel's compat path dumps both families
-//                 (AF_UNSPEC) in one walk of the socket hash tables,
-//                 listeners first, instead of one walk per family
+//   v1-single     ONE legacy request, all states (the kernel's walk puts the
+//                 listeners first, but the exporter does not rely on that)
 
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
@@ -71,7 +73,7 @@ bool Dump(mnl_socket* nl, uint32_t portid, uint8_t family, uint32_t states, bool
     nlh->nlmsg_type = reply_type = TCPDIAG_GETSOCK;
     auto* req = static_cast<inet_diag_req*>(
         mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req)));
-    req->idiag_family = AF_INET;
+    req->idiag_family = AF_UNSPEC;  // ignored for dumps
     req->idiag_states = states;
   } else {
     nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
@@ -134,7 +136,8 @@ int main(int argc, char** argv) {
       quiet = true;
     } else {
       std::fprintf(stderr,
-                   "usage: rawdump [--mode exporter|no-time-wait|v1-single] [--repeat N] "
+                   "usage: rawdump [--mode exporter|per-family|no-time-wait|v1-single] "
+                   "[--repeat N] "
                    "[--quiet]\n");
       return 2;
     }
@@ -150,7 +153,11 @@ int main(int argc, char** argv) {
   };
   std::vector<Request> requests;
   if (mode == "exporter" || mode == "no-time-wait") {
-    const uint32_t rest = kAllStates & ~kListenBit & (mode == "no-time-wait" ? ~kTimeWaitBit : kAllStates);
+    const uint32_t rest =
+        kAllStates & ~kListenBit & (mode == "no-time-wait" ? ~kTimeWaitBit : kAllStates);
+    requests = {{AF_UNSPEC, kListenBit, true}, {AF_UNSPEC, rest, true}};
+  } else if (mode == "per-family") {
+    const uint32_t rest = kAllStates & ~kListenBit;
     requests = {{AF_INET, kListenBit, false},
                 {AF_INET6, kListenBit, false},
                 {AF_INET, rest, false},

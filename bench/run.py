@@ -635,7 +635,7 @@ class Bench:
         """Interleaved repetitions of every one-shot tool; returns per-tool runs.
         A tool whose run took longer than SLOW_TOOL_SECONDS is not repeated."""
         keys = ["rawdump", "poll_noattr", "poll_cold", "ss_tan", "ss_tanp", "node_exporter",
-                "rawdump_v1", "rawdump_no_tw", "rawdump_empty_ns"]
+                "rawdump_v1", "rawdump_per_family", "rawdump_no_tw", "rawdump_empty_ns"]
         runs = {k: [] for k in keys}
         node_pid = self.node_proc.pid if with_node else None
         empty_ns = f"bench-empty-{os.getpid()}"
@@ -703,6 +703,7 @@ class Bench:
                         "sockets": int(states), "clean": w.clean})
                 # What-if floors (see rawdump.cpp), in the same rounds.
                 for key, mode, netns in [("rawdump_v1", "v1-single", None),
+                                         ("rawdump_per_family", "per-family", None),
                                          ("rawdump_no_tw", "no-time-wait", None),
                                          ("rawdump_empty_ns", "exporter", empty_ns)]:
                     with self.Paused(twgen, tw_target, self.need(runs, key)) as w:
@@ -716,6 +717,7 @@ class Bench:
                     + (f", node_exporter {fmt_s(runs['node_exporter'][-1]['wall'])}"
                        if with_node else "")
                     + f"; v1 {fmt_s(runs['rawdump_v1'][-1]['inner'])}, "
+                    f"per-family {fmt_s(runs['rawdump_per_family'][-1]['inner'])}, "
                     f"no-tw {fmt_s(runs['rawdump_no_tw'][-1]['inner'])}, "
                     f"empty ns {fmt_s(runs['rawdump_empty_ns'][-1]['inner'])}")
         finally:
@@ -1081,10 +1083,14 @@ TOOLS = [
 
 
 EXPERIMENTS = [
-    ("rawdump", "the exporter's 4 requests (= rawdump above)"),
-    ("rawdump_v1", "one legacy v1 request, both families in one walk (`--mode v1-single`)"),
-    ("rawdump_no_tw", "the 4 requests without TIME_WAIT in the state mask (`--mode no-time-wait`)"),
-    ("rawdump_empty_ns", "the 4 requests from an EMPTY namespace (walks the shared hash only)"),
+    ("rawdump", "the exporter's 2 legacy requests, both families per walk (= rawdump above)"),
+    ("rawdump_v1", "ONE legacy request for every state (`--mode v1-single`)"),
+    ("rawdump_per_family", "4 per-family v2 requests: the fallback, and the exporter before "
+     "the single walk (`--mode per-family`)"),
+    ("rawdump_no_tw", "the exporter's requests without TIME_WAIT in the state mask "
+     "(`--mode no-time-wait`)"),
+    ("rawdump_empty_ns", "the exporter's requests from an EMPTY namespace (walks the shared "
+     "hash only)"),
 ]
 
 

@@ -11,6 +11,9 @@
 #include <string>
 
 namespace tcpstate {
+
+static_assert(SOCK_DIAG_BY_FAMILY == DumpIdentity{}.record_type);
+static_assert(TCPDIAG_GETSOCK == 18);
 namespace {
 
 Error Failure(DecodeFailure kind, std::string message) { return Error{kind, std::move(message)}; }
@@ -114,8 +117,8 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const Dum
         if (payload_len >= sizeof(int)) {
           const int status = Load<int>(payload);
           if (status < 0) {
-            return Failure(kDecodeDoneError, std::string("dump failed: NLMSG_DONE carries ") +
-                                                 ErrnoText(status));
+            return Failure(kDecodeDoneError,
+                           std::string("dump failed: NLMSG_DONE carries ") + ErrnoText(status));
           }
         }
         return ChunkStatus::kDone;
@@ -135,16 +138,17 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const Dum
         break;
       case NLMSG_OVERRUN:
         return Failure(kDecodeMalformed, "NLMSG_OVERRUN: data was lost");
-      case SOCK_DIAG_BY_FAMILY: {
+      default: {
+        if (hdr.nlmsg_type != identity.record_type) {
+          return Failure(kDecodeMalformed,
+                         "unexpected netlink message type " + std::to_string(hdr.nlmsg_type));
+        }
         auto record = DecodeInetDiagMsg(payload, payload_len);
         if (!record.ok()) return record.error();
         ++stats.records;
         sink.OnRecord(*record);
         break;
       }
-      default:
-        return Failure(kDecodeMalformed,
-                       "unexpected netlink message type " + std::to_string(hdr.nlmsg_type));
     }
     // The last message of a datagram may lack its alignment padding.
     const size_t step = NLMSG_ALIGN(hdr.nlmsg_len);

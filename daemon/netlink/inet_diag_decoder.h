@@ -20,6 +20,10 @@ class RecordSink {
 struct DumpIdentity {
   uint32_t seq = 0;
   uint32_t portid = 0;
+  // Records carry the request's type: SOCK_DIAG_BY_FAMILY (20,
+  // linux/sock_diag.h), or TCPDIAG_GETSOCK (18, linux/inet_diag.h) for the
+  // legacy request.
+  uint16_t record_type = 20;
 };
 
 enum class ChunkStatus { kMore, kDone };

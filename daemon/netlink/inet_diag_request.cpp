@@ -6,24 +6,34 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 
-#include <cstring>
-
 namespace tcpstate {
 
+uint16_t RecordTypeFor(const DumpRequest& request) {
+  return request.family == AF_UNSPEC ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY;
+}
+
 std::vector<uint8_t> BuildInetDiagDumpRequest(const DumpRequest& request, uint32_t seq) {
-  std::vector<uint8_t> buffer(MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(sizeof(inet_diag_req_v2)), 0);
+  const bool legacy = request.family == AF_UNSPEC;
+  const size_t body = legacy ? sizeof(inet_diag_req) : sizeof(inet_diag_req_v2);
+  std::vector<uint8_t> buffer(MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(body), 0);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buffer.data());
-  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  nlh->nlmsg_type = RecordTypeFor(request);
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = seq;
-  auto* req =
-      static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
-  req->sdiag_family = request.family;
-  req->sdiag_protocol = IPPROTO_TCP;
-  req->idiag_states = request.states;
   // No extensions: counts need only the fixed inet_diag_msg, and every
   // extension costs the kernel work per socket.
-  req->idiag_ext = 0;
+  if (legacy) {
+    auto* req = static_cast<inet_diag_req*>(mnl_nlmsg_put_extra_header(nlh, body));
+    req->idiag_family = AF_UNSPEC;  // ignored by the kernel for dumps
+    req->idiag_states = request.states;
+    req->idiag_ext = 0;
+  } else {
+    auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, body));
+    req->sdiag_family = request.family;
+    req->sdiag_protocol = IPPROTO_TCP;
+    req->idiag_states = request.states;
+    req->idiag_ext = 0;
+  }
   buffer.resize(nlh->nlmsg_len);
   return buffer;
 }

@@ -1,17 +1,29 @@
-// Builds SOCK_DIAG_BY_FAMILY dump requests (linux/sock_diag.h,
-// linux/inet_diag.h struct inet_diag_req_v2). Pure: no syscalls.
+// Builds sock_diag dump requests. Pure: no syscalls.
+//  - per family: SOCK_DIAG_BY_FAMILY + struct inet_diag_req_v2
+//    (linux/sock_diag.h, linux/inet_diag.h);
+//  - both families at once: the legacy TCPDIAG_GETSOCK + struct inet_diag_req
+//    (linux/inet_diag.h). The kernel turns it into a v2 request with
+//    AF_UNSPEC (net/ipv4/inet_diag.c, inet_diag_dump_compat) and walks the
+//    established hash once for IPv4 and IPv6 together instead of once per
+//    family. That hash is shared by every network namespace, so the walk, not
+//    our socket count, is most of a dump's cost.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
-#include <span>
 #include <vector>
 
 namespace tcpstate {
 
 struct DumpRequest {
-  uint8_t family = 0;   // AF_INET or AF_INET6
+  uint8_t family = 0;   // AF_INET, AF_INET6, or AF_UNSPEC for both (legacy request)
   uint32_t states = 0;  // bitmask of TcpState bits
 };
+
+// The nlmsg_type the kernel stamps on the records answering `request`: it
+// echoes the request's type.
+uint16_t RecordTypeFor(const DumpRequest& request);
 
 // Returns the bytes of one netlink message asking for a TCP dump.
 std::vector<uint8_t> BuildInetDiagDumpRequest(const DumpRequest& request, uint32_t seq);

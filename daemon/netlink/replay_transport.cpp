@@ -2,6 +2,7 @@
 
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -28,21 +29,30 @@ class ReplayTransport : public NetlinkTransport {
   uint32_t PortId() const override { return kReplayPortId; }
 
   Status Send(std::span<const uint8_t> message) override {
-    if (message.size() < NLMSG_HDRLEN + sizeof(inet_diag_req_v2)) {
-      return Error{EINVAL, "replay: request too short"};
-    }
+    if (message.size() < NLMSG_HDRLEN) return Error{EINVAL, "replay: request too short"};
     nlmsghdr hdr;
     std::memcpy(&hdr, message.data(), sizeof(hdr));
-    inet_diag_req_v2 req;
-    std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
-    const char* name = req.sdiag_family == AF_INET6 ? "inet6.bin" : "inet.bin";
-    const auto path = dir_ / name;
     pending_.clear();
     offset_ = 0;
-    if (std::filesystem::exists(path)) {
-      auto bytes = ReadFile(path);
-      if (!bytes.ok()) return bytes.error();
-      pending_ = std::move(bytes).value();
+    if (hdr.nlmsg_type == TCPDIAG_GETSOCK) {
+      // The legacy request covers both families, like the kernel's
+      // AF_UNSPEC walk: both recordings, one DONE, records retyped.
+      if (message.size() < NLMSG_HDRLEN + sizeof(inet_diag_req)) {
+        return Error{EINVAL, "replay: request too short"};
+      }
+      for (const char* name : {"inet.bin", "inet6.bin"}) {
+        if (auto status = Append(dir_ / name); !status.ok()) return status;
+        DropTrailingDone();
+      }
+      Retype(SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK);
+    } else {
+      if (message.size() < NLMSG_HDRLEN + sizeof(inet_diag_req_v2)) {
+        return Error{EINVAL, "replay: request too short"};
+      }
+      inet_diag_req_v2 req;
+      std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
+      const char* name = req.sdiag_family == AF_INET6 ? "inet6.bin" : "inet.bin";
+      if (auto status = Append(dir_ / name); !status.ok()) return status;
     }
     if (!EndsWithDone()) AppendDone();
     Restamp(hdr.nlmsg_seq);
@@ -89,6 +99,34 @@ class ReplayTransport : public NetlinkTransport {
       fn(off, hdr);
       off += NLMSG_ALIGN(hdr.nlmsg_len);
     }
+  }
+
+  Status Append(const std::filesystem::path& path) {
+    if (!std::filesystem::exists(path)) return OkStatus();
+    auto bytes = ReadFile(path);
+    if (!bytes.ok()) return bytes.error();
+    pending_.insert(pending_.end(), bytes->begin(), bytes->end());
+    return OkStatus();
+  }
+
+  // Cuts a recording's final NLMSG_DONE so the next one can follow it. A
+  // corrupt recording is left whole: the decoder will say what is wrong.
+  void DropTrailingDone() {
+    size_t done_at = pending_.size();
+    size_t end = 0;
+    ForEachMessage([&](size_t off, const nlmsghdr& hdr) {
+      done_at = hdr.nlmsg_type == NLMSG_DONE ? off : pending_.size();
+      end = off + NLMSG_ALIGN(hdr.nlmsg_len);
+    });
+    if (done_at < pending_.size() && end >= pending_.size()) pending_.resize(done_at);
+  }
+
+  void Retype(uint16_t from, uint16_t to) {
+    ForEachMessage([&](size_t off, nlmsghdr hdr) {
+      if (hdr.nlmsg_type != from) return;
+      hdr.nlmsg_type = to;
+      std::memcpy(pending_.data() + off, &hdr, sizeof(hdr));
+    });
   }
 
   bool EndsWithDone() {

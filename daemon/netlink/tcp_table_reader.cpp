@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cerrno>
+#include <span>
 
 #include "netlink/tcp_state.h"
 
@@ -53,14 +54,14 @@ static const char* ReasonFor(const Error& error) {
 Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& transport,
                                                             const DumpRequest& request,
                                                             RecordSink& sink,
-                                                            const std::atomic<bool>* stop) {
-  const DumpIdentity identity{next_seq_++, transport.PortId()};
+                                                            const std::atomic<bool>* stop,
+                                                            ChunkStats& chunk_stats) {
+  const DumpIdentity identity{next_seq_++, transport.PortId(), RecordTypeFor(request)};
   if (auto sent = transport.Send(BuildInetDiagDumpRequest(request, identity.seq)); !sent.ok()) {
     failed_on_send_ = true;
     return sent.error();
   }
   StateFilter filter(sink, request.states);
-  ChunkStats chunk_stats;
   // Bounded: even 10M sockets fit in far fewer datagrams than this.
   for (int datagrams = 0; datagrams < 50'000'000; ++datagrams) {
     if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
@@ -82,14 +83,22 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& tr
 }
 
 Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const std::atomic<bool>* stop) {
-  const std::array<DumpRequest, 4> requests = {{
+  constexpr uint32_t kNotListen = kAllStatesMask & ~StateBit(kListen);
+  const std::array<DumpRequest, 2> single_walk = {{
+      {AF_UNSPEC, StateBit(kListen)},
+      {AF_UNSPEC, kNotListen},
+  }};
+  const std::array<DumpRequest, 4> per_family = {{
       {AF_INET, StateBit(kListen)},
       {AF_INET6, StateBit(kListen)},
-      {AF_INET, kAllStatesMask & ~StateBit(kListen)},
-      {AF_INET6, kAllStatesMask & ~StateBit(kListen)},
+      {AF_INET, kNotListen},
+      {AF_INET6, kNotListen},
   }};
   stats.failure_reason = nullptr;
-  for (uint32_t attempt = 0;; ++attempt) {
+  stats.fell_back = false;
+  // Attempts restart on NLM_F_DUMP_INTR (bounded) and once when the legacy
+  // request is refused (not counted as a retry).
+  for (uint32_t attempt = 0;;) {
     auto transport = factory_.Open();
     if (!transport.ok()) {
       stats.failure_reason = "socket";
@@ -98,16 +107,32 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const std::a
     sink.BeginAttempt();
     stats.records = 0;
     bool interrupted = false;
+    bool refused = false;
+    const std::span<const DumpRequest> requests = single_walk_
+                                                      ? std::span<const DumpRequest>(single_walk)
+                                                      : std::span<const DumpRequest>(per_family);
     for (const auto& request : requests) {
       failed_on_send_ = false;
-      auto outcome = RunDump(**transport, request, sink, stop);
+      ChunkStats chunk_stats;
+      auto outcome = RunDump(**transport, request, sink, stop, chunk_stats);
       if (!outcome.ok()) {
+        // A kernel without the legacy interface answers the first request
+        // with NLMSG_ERROR before any record: nothing was counted yet.
+        if (single_walk_ && may_fall_back_ && &request == &requests.front() &&
+            outcome.error().code == kDecodeNlmsgError && chunk_stats.records == 0) {
+          single_walk_ = false;
+          stats.fell_back = true;
+          stats.fallback_error = outcome.error().message;
+          refused = true;
+          break;
+        }
         stats.failure_reason = failed_on_send_ ? "send" : ReasonFor(outcome.error());
         return outcome.error();
       }
       stats.records += outcome->records;
       interrupted |= outcome->interrupted;
     }
+    if (refused) continue;
     if (!interrupted) return OkStatus();
     if (attempt >= max_retries_) {
       stats.failure_reason = "interrupted";
@@ -115,6 +140,7 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const std::a
                                          std::to_string(attempt + 1) + " times)"};
     }
     ++stats.retries;
+    ++attempt;
   }
 }
 

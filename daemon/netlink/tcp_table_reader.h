@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/result.h"
@@ -23,12 +24,25 @@ class TableSink : public RecordSink {
   virtual void BeginAttempt() = 0;
 };
 
+// How the table is asked for (see inet_diag_request.h).
+enum class DumpStrategy {
+  // One legacy request per pass covering both families (one walk of the
+  // kernel's hash instead of two); per family if the kernel refuses it.
+  kAuto,
+  kSingleWalk,  // legacy request only; a refusal fails the poll
+  kPerFamily,   // SOCK_DIAG_BY_FAMILY per address family
+};
+
 struct TableReadStats {
   uint64_t records = 0;
   uint32_t retries = 0;  // attempts restarted because of NLM_F_DUMP_INTR
   // On failure, a stable label value: socket, send, recv, truncated,
   // malformed, sequence, nlmsg_error, done_error, interrupted, cancelled.
   const char* failure_reason = nullptr;
+  // Set on the read in which kAuto found the legacy request refused and
+  // switched to per-family requests for good; `fallback_error` says why.
+  bool fell_back = false;
+  std::string fallback_error;
 };
 
 class TcpTableReader {
@@ -36,8 +50,16 @@ class TcpTableReader {
   // 64 KiB: twice the 32 KiB the kernel may pack into one dump datagram.
   static constexpr size_t kReceiveBufferSize = size_t{64} * 1024;
 
-  TcpTableReader(TransportFactory& factory, uint32_t max_retries)
-      : factory_(factory), max_retries_(max_retries), buffer_(kReceiveBufferSize) {}
+  TcpTableReader(TransportFactory& factory, uint32_t max_retries,
+                 DumpStrategy strategy = DumpStrategy::kAuto)
+      : factory_(factory),
+        max_retries_(max_retries),
+        single_walk_(strategy != DumpStrategy::kPerFamily),
+        may_fall_back_(strategy == DumpStrategy::kAuto),
+        buffer_(kReceiveBufferSize) {}
+
+  // True while the legacy single-walk request is in use.
+  bool single_walk() const { return single_walk_; }
 
   // `stop` is checked between datagrams so shutdown never waits for a long
   // dump to finish.
@@ -48,11 +70,15 @@ class TcpTableReader {
     uint64_t records = 0;
     bool interrupted = false;
   };
+  // `chunk_stats` counts what was decoded, also when the dump fails.
   Result<DumpOutcome> RunDump(NetlinkTransport& transport, const DumpRequest& request,
-                              RecordSink& sink, const std::atomic<bool>* stop);
+                              RecordSink& sink, const std::atomic<bool>* stop,
+                              ChunkStats& chunk_stats);
 
   TransportFactory& factory_;
   uint32_t max_retries_;
+  bool single_walk_;
+  bool may_fall_back_;
   uint32_t next_seq_ = 1;
   bool failed_on_send_ = false;
   std::vector<uint8_t> buffer_;

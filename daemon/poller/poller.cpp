@@ -244,6 +244,12 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
     }
     sock_diag.duration_seconds += visit.sock_diag_seconds;
     self_.netlink_retries += visit.stats.retries;
+    if (visit.stats.fell_back) {
+      spdlog::warn(
+          "kernel refused the legacy TCPDIAG_GETSOCK dump ({}); reading each address family "
+          "separately from now on (two walks of the socket hash instead of one)",
+          visit.stats.fallback_error);
+    }
     if (!visit.status.ok()) {
       all_ok = false;
       const char* reason = visit.stats.failure_reason ? visit.stats.failure_reason : "recv";

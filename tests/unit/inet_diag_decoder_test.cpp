@@ -160,6 +160,34 @@ TEST(InetDiagDecoder, UnknownFamilyAndTypeAreMalformed) {
   EXPECT_EQ(Decode(odd, sink, stats).error().code, kDecodeMalformed);
 }
 
+TEST(InetDiagDecoder, RecordsMustCarryTheRequestType) {
+  // The legacy TCPDIAG_GETSOCK request is answered with records of type 18;
+  // a record of the other request's type belongs to no request of ours.
+  SocketSpec spec;
+  spec.state = kEstablished;
+  Bytes v2_record = DiagMessage(kSeq, kPid, spec);
+  Bytes legacy_record = v2_record;
+  nlmsghdr hdr;
+  std::memcpy(&hdr, legacy_record.data(), sizeof(hdr));
+  hdr.nlmsg_type = TCPDIAG_GETSOCK;
+  std::memcpy(legacy_record.data(), &hdr, sizeof(hdr));
+  const DumpIdentity legacy{kSeq, kPid, TCPDIAG_GETSOCK};
+
+  CollectingSink sink;
+  ChunkStats stats;
+  auto ok = DecodeDumpChunk(legacy_record, legacy, sink, stats);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(sink.records.size(), 1u);
+
+  auto wrong = DecodeDumpChunk(v2_record, legacy, sink, stats);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().code, kDecodeMalformed);
+  auto wrong_other_way = Decode(legacy_record, sink, stats);  // expects type 20
+  ASSERT_FALSE(wrong_other_way.ok());
+  EXPECT_EQ(wrong_other_way.error().code, kDecodeMalformed);
+  EXPECT_EQ(sink.records.size(), 1u);
+}
+
 TEST(InetDiagDecoder, AttributeOverrunIsMalformed) {
   Bytes bytes = DiagMessage(kSeq, kPid, {});
   // Append an attribute header claiming more bytes than the message holds.

@@ -40,7 +40,7 @@ double Value(const SnapshotCollectable& c, const std::string& name,
 testing::Script CloseWaitTable(int close_wait) {
   return [close_wait](uint8_t family, uint32_t states, uint32_t seq) {
     testing::Bytes datagram;
-    if (family == AF_INET && !(states & StateBit(kListen))) {
+    if ((family == AF_INET || family == AF_UNSPEC) && !(states & StateBit(kListen))) {
       for (int i = 0; i < close_wait; ++i) {
         SocketSpec s;
         s.state = kCloseWait;

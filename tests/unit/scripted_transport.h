@@ -25,18 +25,31 @@ struct Step {
 };
 
 // Given the request (family, states) and its seq, returns the reply steps.
+// family is AF_UNSPEC for the legacy single-walk request.
 using Script = std::function<std::vector<Step>(uint8_t family, uint32_t states, uint32_t seq)>;
 
 class ScriptedTransport : public NetlinkTransport {
  public:
-  ScriptedTransport(Script script, int* sends) : script_(std::move(script)), sends_(sends) {}
+  ScriptedTransport(Script script, int* sends, int* legacy_sends, int* v2_sends)
+      : script_(std::move(script)), sends_(sends), requests_of_type_{legacy_sends, v2_sends} {}
   uint32_t PortId() const override { return kScriptedPortId; }
   Status Send(std::span<const uint8_t> message) override {
     nlmsghdr hdr;
     std::memcpy(&hdr, message.data(), sizeof(hdr));
-    inet_diag_req_v2 req;
-    std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
-    auto steps = script_(req.sdiag_family, req.idiag_states, hdr.nlmsg_seq);
+    std::vector<Step> steps;
+    if (hdr.nlmsg_type == TCPDIAG_GETSOCK) {
+      // Legacy request: both families (AF_UNSPEC); the kernel echoes the
+      // request type in every record, so the scripted records are retyped.
+      inet_diag_req req;
+      std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
+      steps = script_(AF_UNSPEC, req.idiag_states, hdr.nlmsg_seq);
+      for (auto& step : steps) Retype(step.datagram);
+    } else {
+      inet_diag_req_v2 req;
+      std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
+      steps = script_(req.sdiag_family, req.idiag_states, hdr.nlmsg_seq);
+    }
+    ++*requests_of_type_[hdr.nlmsg_type == TCPDIAG_GETSOCK ? 0 : 1];
     steps_.assign(steps.begin(), steps.end());
     ++*sends_;
     return OkStatus();
@@ -53,8 +66,23 @@ class ScriptedTransport : public NetlinkTransport {
   }
 
  private:
+  static void Retype(Bytes& datagram) {
+    size_t off = 0;
+    while (off + sizeof(nlmsghdr) <= datagram.size()) {
+      nlmsghdr hdr;
+      std::memcpy(&hdr, datagram.data() + off, sizeof(hdr));
+      if (hdr.nlmsg_len < sizeof(hdr)) return;
+      if (hdr.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+        hdr.nlmsg_type = TCPDIAG_GETSOCK;
+        std::memcpy(datagram.data() + off, &hdr, sizeof(hdr));
+      }
+      off += NLMSG_ALIGN(hdr.nlmsg_len);
+    }
+  }
+
   Script script_;
   int* sends_;
+  int* requests_of_type_[2];
   std::deque<Step> steps_;
 };
 
@@ -64,11 +92,14 @@ class ScriptedFactory : public TransportFactory {
   Result<std::unique_ptr<NetlinkTransport>> Open() override {
     ++opens;
     if (fail_open) return ErrnoError(EMFILE, "scripted socket");
-    return std::unique_ptr<NetlinkTransport>(std::make_unique<ScriptedTransport>(script_, &sends));
+    return std::unique_ptr<NetlinkTransport>(
+        std::make_unique<ScriptedTransport>(script_, &sends, &legacy_sends, &v2_sends));
   }
   void set_script(Script script) { script_ = std::move(script); }
   int opens = 0;
   int sends = 0;
+  int legacy_sends = 0;  // TCPDIAG_GETSOCK requests
+  int v2_sends = 0;      // SOCK_DIAG_BY_FAMILY requests
   bool fail_open = false;
 
  private:

@@ -34,27 +34,26 @@ SocketSpec Spec(uint8_t state, uint16_t local, uint16_t remote) {
   return s;
 }
 
-// A kernel with one listener and one CLOSE_WAIT socket per family.
+// A kernel with one listener and one CLOSE_WAIT socket per family; a
+// legacy request (AF_UNSPEC) is answered for both families at once.
 std::vector<Step> SmallTable(uint8_t family, uint32_t states, uint32_t seq,
                              uint16_t extra_flags = 0) {
   std::vector<Step> steps;
-  auto listen = Spec(kListen, 80, 0);
-  auto cw = Spec(kCloseWait, 40000, 443);
-  listen.family = cw.family = family;
-  testing::Bytes datagram;
-  if (states & StateBit(kListen)) {
-    datagram = DiagMessage(seq, kScriptedPortId, listen, NLM_F_MULTI | extra_flags);
-  } else {
-    datagram = DiagMessage(seq, kScriptedPortId, cw, NLM_F_MULTI | extra_flags);
+  for (const uint8_t f : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
+    if (family != AF_UNSPEC && family != f) continue;
+    auto listen = Spec(kListen, 80, 0);
+    auto cw = Spec(kCloseWait, 40000, 443);
+    listen.family = cw.family = f;
+    const auto& spec = (states & StateBit(kListen)) ? listen : cw;
+    steps.push_back({DiagMessage(seq, kScriptedPortId, spec, NLM_F_MULTI | extra_flags)});
   }
-  steps.push_back({datagram});
   steps.push_back({DoneMessage(seq, kScriptedPortId)});
   return steps;
 }
 
 TEST(TcpTableReader, ListenersOfBothFamiliesComeFirst) {
   ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q); });
-  TcpTableReader reader(factory, 3);
+  TcpTableReader reader(factory, 3, DumpStrategy::kPerFamily);
   RecordingSink sink;
   TableReadStats stats;
   ASSERT_TRUE(reader.Read(sink, stats).ok());
@@ -67,6 +66,101 @@ TEST(TcpTableReader, ListenersOfBothFamiliesComeFirst) {
   EXPECT_EQ(stats.records, 4u);
   EXPECT_EQ(factory.opens, 1);
   EXPECT_EQ(factory.sends, 4);
+  EXPECT_EQ(factory.legacy_sends, 0);
+}
+
+TEST(TcpTableReader, SingleWalkAsksForBothFamiliesAtOnce) {
+  ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q); });
+  TcpTableReader reader(factory, 3);  // kAuto
+  RecordingSink sink;
+  TableReadStats stats;
+  ASSERT_TRUE(reader.Read(sink, stats).ok());
+  EXPECT_EQ(factory.legacy_sends, 2);  // listeners, then the rest
+  EXPECT_EQ(factory.v2_sends, 0);
+  ASSERT_EQ(sink.records.size(), 4u);
+  EXPECT_EQ(sink.records[0].state, kListen);
+  EXPECT_EQ(sink.records[1].state, kListen);
+  EXPECT_NE(sink.records[0].family, sink.records[1].family);
+  EXPECT_EQ(sink.records[2].state, kCloseWait);
+  EXPECT_EQ(sink.records[3].state, kCloseWait);
+  EXPECT_FALSE(stats.fell_back);
+  EXPECT_TRUE(reader.single_walk());
+}
+
+// A kernel built without the legacy interface (sock_diag answers
+// TCPDIAG_GETSOCK with EOPNOTSUPP when inet_diag's compat handler is absent).
+std::vector<Step> NoLegacyKernel(uint8_t family, uint32_t states, uint32_t seq) {
+  if (family == AF_UNSPEC) {
+    return {{testing::ErrorMessage(seq, kScriptedPortId, -EOPNOTSUPP)}};
+  }
+  return SmallTable(family, states, seq);
+}
+
+TEST(TcpTableReader, RefusedSingleWalkFallsBackToPerFamilyForGood) {
+  ScriptedFactory factory(NoLegacyKernel);
+  TcpTableReader reader(factory, 3);  // kAuto
+  RecordingSink sink;
+  TableReadStats stats;
+  ASSERT_TRUE(reader.Read(sink, stats).ok());
+  EXPECT_TRUE(stats.fell_back);
+  EXPECT_NE(stats.fallback_error.find("Operation not supported"), std::string::npos)
+      << stats.fallback_error;
+  EXPECT_EQ(stats.retries, 0u);
+  EXPECT_EQ(sink.records.size(), 4u);
+  EXPECT_EQ(sink.attempts, 2);  // the refused attempt counted nothing
+  EXPECT_EQ(factory.legacy_sends, 1);
+  EXPECT_EQ(factory.v2_sends, 4);
+  EXPECT_FALSE(reader.single_walk());
+  // The next poll does not ask the legacy way again.
+  ASSERT_TRUE(reader.Read(sink, stats).ok());
+  EXPECT_FALSE(stats.fell_back);
+  EXPECT_EQ(factory.legacy_sends, 1);
+  EXPECT_EQ(factory.v2_sends, 8);
+}
+
+TEST(TcpTableReader, ForcedSingleWalkDoesNotFallBack) {
+  ScriptedFactory factory(NoLegacyKernel);
+  TcpTableReader reader(factory, 3, DumpStrategy::kSingleWalk);
+  RecordingSink sink;
+  TableReadStats stats;
+  ASSERT_FALSE(reader.Read(sink, stats).ok());
+  EXPECT_STREQ(stats.failure_reason, "nlmsg_error");
+  EXPECT_EQ(factory.v2_sends, 0);
+}
+
+TEST(TcpTableReader, ErrorAfterRecordsIsAFailureNotAFallback) {
+  // Records were already counted: an error now is a failed dump, and falling
+  // back would hide it.
+  ScriptedFactory factory([](uint8_t family, uint32_t states, uint32_t seq) {
+    auto steps = SmallTable(family, states, seq);
+    if (family == AF_UNSPEC) {
+      steps.back() = Step{testing::ErrorMessage(seq, kScriptedPortId, -ENOMEM)};
+    }
+    return steps;
+  });
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  ASSERT_FALSE(reader.Read(sink, stats).ok());
+  EXPECT_STREQ(stats.failure_reason, "nlmsg_error");
+  EXPECT_FALSE(stats.fell_back);
+  EXPECT_EQ(factory.v2_sends, 0);
+  EXPECT_TRUE(reader.single_walk());
+}
+
+TEST(TcpTableReader, SingleWalkDumpInterruptedIsRetried) {
+  int calls = 0;
+  ScriptedFactory factory([&calls](uint8_t f, uint32_t s, uint32_t q) {
+    ++calls;  // the first attempt's two dumps are flagged
+    return SmallTable(f, s, q, calls <= 2 ? NLM_F_DUMP_INTR : 0);
+  });
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  ASSERT_TRUE(reader.Read(sink, stats).ok());
+  EXPECT_EQ(stats.retries, 1u);
+  EXPECT_EQ(sink.records.size(), 4u);
+  EXPECT_EQ(factory.legacy_sends, 4);
 }
 
 TEST(TcpTableReader, StatesOutsideTheRequestAreDropped) {
@@ -79,7 +173,7 @@ TEST(TcpTableReader, StatesOutsideTheRequestAreDropped) {
                                                DiagMessage(seq, kScriptedPortId, est),
                                                DoneMessage(seq, kScriptedPortId)})}};
   });
-  TcpTableReader reader(factory, 3);
+  TcpTableReader reader(factory, 3, DumpStrategy::kPerFamily);
   RecordingSink sink;
   TableReadStats stats;
   ASSERT_TRUE(reader.Read(sink, stats).ok());
@@ -93,7 +187,7 @@ TEST(TcpTableReader, DumpInterruptedIsRetriedThenSucceeds) {
     ++calls;
     return SmallTable(f, s, q, calls <= 4 ? NLM_F_DUMP_INTR : 0);
   });
-  TcpTableReader reader(factory, 3);
+  TcpTableReader reader(factory, 3, DumpStrategy::kPerFamily);
   RecordingSink sink;
   TableReadStats stats;
   ASSERT_TRUE(reader.Read(sink, stats).ok());
