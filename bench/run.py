@@ -1289,13 +1289,14 @@ class Report:
             self.p(f"## Targets ({TARGETS_POPULATION}+ population unless stated; ratios from the "
                    "same run)")
             self.p()
-            self.table(["target", "measured", "met", "floor: raw dump / one v1 walk"],
+            self.table(["target", "measured", "met", "floor: raw dump / one request"],
                        [(t, v, "**yes**" if ok else "**NO**", f) for t, v, ok, f in rows])
             self.p("Floor: the same ratio with the exporter replaced by the raw dump of its own "
-                   "requests (no exporter sending them can do better), and by one legacy v1 "
-                   "request that walks the kernel's hash tables once instead of once per family "
-                   "(see the what-if table of the population); for CPU, the raw dump's CPU per "
-                   "15 s.")
+                   "two requests (legacy `TCPDIAG_GETSOCK`, both families per walk: listeners, "
+                   "then the rest; no exporter sending them can do better), and by ONE legacy "
+                   "request for every state (see the what-if table of the population); for CPU, "
+                   "the raw dump's CPU per 15 s. Before the single walk the exporter sent four "
+                   "per-family requests (`rawdump --mode per-family` in the what-if table).")
             self.p()
 
         self.method()
@@ -1538,7 +1539,10 @@ class Report:
                "populations above (argument = thousands of TIME_WAIT sockets; 500 = 641,000 "
                "sockets, 10 = 12,820), median of 3 repetitions, CPU time. 'Pipeline' is a whole "
                "poll without the kernel (reader + decoder + aggregation + caps); 'Warm'/'Cold' "
-               "use a fake /proc in tmpfs with 10 owner processes.")
+               "use a fake /proc in tmpfs with 10 owner processes. 'OwnerCache' (argument = "
+               "thousands of cached sockets) is the owner cache alone: Lookup of every socket, "
+               "and a warm poll's BeginPoll + Lookups + EndPoll; 'CloseWaitTracker' (thousands "
+               "of CLOSE_WAIT sockets) one poll of the tracker.")
         self.p()
         out = []
         for row in rows:

@@ -6,9 +6,12 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -28,6 +31,12 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
+
+// How long SIGTERM/SIGINT waits for the poll in progress: a poll notices the
+// stop between netlink datagrams and between the processes and fd links of an
+// owner scan, but a read of /proc can block for ever (a process in D state
+// holding its mmap_lock, a hung FUSE or NFS mount below --path.procfs).
+constexpr std::chrono::seconds kPollStopTimeout{3};
 
 constexpr const char* kUsage = R"(Usage: tcpstate_exporter [flags]
 
@@ -53,7 +62,9 @@ Flags:
   -h, --help                  print this help and exit
 
 Signals: SIGHUP reloads the configuration files (a bad file is rejected and the
-running configuration kept); SIGTERM and SIGINT stop the exporter.
+running configuration kept); SIGTERM and SIGINT stop the exporter with status 0:
+the HTTP server closes, the poll in progress is abandoned, and a read of /proc
+still blocked after 3 s is logged as a warning and not waited for.
 )";
 
 struct Flags {
@@ -192,7 +203,17 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
                GetBuildInfo().version, initial.web.listen_address,
                initial.poll.interval.count());
 
-  std::jthread polling([&poller](std::stop_token stop) { poller.Run(stop); });
+  // poll_done lets shutdown wait for the poll thread with a deadline
+  // (std::jthread can only join, without one).
+  std::mutex poll_mutex;
+  std::condition_variable poll_finished;
+  bool poll_done = false;
+  std::jthread polling([&](std::stop_token stop) {
+    poller.Run(stop);
+    std::lock_guard lock(poll_mutex);
+    poll_done = true;
+    poll_finished.notify_all();
+  });
   std::string listen_address = initial.web.listen_address;
   for (;;) {
     int signo = 0;
@@ -239,9 +260,26 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
     spdlog::info("received {}, shutting down", strsignal(signo));
     break;
   }
+  // Stop the poll first (it winds down while the HTTP server closes), then
+  // wait for it until the deadline.
+  const auto deadline = std::chrono::steady_clock::now() + kPollStopTimeout;
   polling.request_stop();
-  polling.join();
   server.Stop();
+  std::unique_lock lock(poll_mutex);
+  if (!poll_finished.wait_until(lock, deadline, [&] { return poll_done; })) {
+    // The poll thread is blocked in a read that will not return: leave
+    // without joining it (std::jthread's destructor would wait for ever) and
+    // without destructors (it still uses the poller). Nothing else is left
+    // to save: the HTTP server is closed and metrics live in memory only.
+    spdlog::warn("poll still running after {}s ({}), exiting without waiting",
+                 kPollStopTimeout.count(), poller.activity());
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    std::_Exit(kExitOk);
+  }
+  lock.unlock();
+  polling.join();
+  spdlog::info("stopped");
   return kExitOk;
 }
 

@@ -30,8 +30,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -80,8 +80,8 @@ Population MakePopulation(int scale_k) {
   uint32_t inode = 100'000;
   uint64_t cookie = 1;
   std::mt19937 rng(42);
-  auto sock = [&](uint8_t state, uint8_t src_host, uint16_t lport, uint8_t dst_host,
-                  uint16_t rport, bool owned) {
+  auto sock = [&](uint8_t state, uint8_t src_host, uint16_t lport, uint8_t dst_host, uint16_t rport,
+                  bool owned) {
     SocketRecord r;
     r.family = AF_INET;
     r.state = state;
@@ -99,7 +99,8 @@ Population MakePopulation(int scale_k) {
     return r;
   };
   for (uint32_t i = 0; i < listen; ++i) {
-    pop.listen.push_back(sock(kListen, 1, static_cast<uint16_t>(kBasePort + (i < 3 ? i : 7 + i)), 0, 0, true));
+    pop.listen.push_back(
+        sock(kListen, 1, static_cast<uint16_t>(kBasePort + (i < 3 ? i : 7 + i)), 0, 0, true));
   }
   uint32_t ephemeral = 32768;
   auto next_ephemeral = [&] {
@@ -334,9 +335,8 @@ void BM_AggregateAttributionWarm(benchmark::State& state) {
     auto table = Aggregate(pop, config, &owners, tracker, now_ms += 15'000);
     benchmark::DoNotOptimize(table.total);
   }
-  state.counters["fds_read_per_poll"] =
-      static_cast<double>(owners.stats().fds_read - fds_before) /
-      static_cast<double>(state.iterations());
+  state.counters["fds_read_per_poll"] = static_cast<double>(owners.stats().fds_read - fds_before) /
+                                        static_cast<double>(state.iterations());
   SetPerSocket(state, pop.size());
 }
 
@@ -358,6 +358,85 @@ void BM_AggregateAttributionCold(benchmark::State& state) {
   SetPerSocket(state, pop.size());
 }
 
+// The owner cache alone (procfs/proc_owner_directory): `range(0)` thousand
+// owned sockets, all cached, looked up in dump (shuffled) order.
+const Population& OwnedPopulation(int thousands) {
+  static std::map<int, std::unique_ptr<Population>> cache;
+  auto& slot = cache[thousands];
+  if (!slot) {
+    slot = std::make_unique<Population>();
+    for (uint32_t i = 0; i < static_cast<uint32_t>(thousands) * 1000; ++i) {
+      SocketRecord r;
+      r.family = AF_INET;
+      r.state = kEstablished;
+      r.cookie = 1 + i;
+      r.inode = 100'000 + i;
+      slot->other.push_back(r);
+    }
+    std::shuffle(slot->other.begin(), slot->other.end(), std::mt19937(7));
+  }
+  return *slot;
+}
+
+// Lookup() hits only: the cost of one cached socket's attribution.
+void BM_OwnerCacheLookup(benchmark::State& state) {
+  const auto& pop = OwnedPopulation(static_cast<int>(state.range(0)));
+  FakeProc proc(pop);
+  ProcOwnerDirectory owners(proc.root(), {});
+  std::vector<uint32_t> inodes;
+  for (const auto& r : pop.other) inodes.push_back(r.inode);
+  owners.BeginPoll();
+  owners.Resolve(inodes);
+  owners.EndPoll();
+  owners.BeginPoll();
+  uint64_t found = 0;
+  for (auto _ : state) {
+    for (uint32_t inode : inodes) found += owners.Lookup(inode).has_value();
+    benchmark::DoNotOptimize(found);
+  }
+  owners.EndPoll();
+  if (found != state.iterations() * inodes.size()) state.SkipWithError("lookup missed");
+  state.counters["cached"] = static_cast<double>(owners.cached_sockets());
+  SetPerSocket(state, inodes.size());
+}
+
+// A warm poll's cache bookkeeping: BeginPoll, Lookup every socket, EndPoll.
+void BM_OwnerCacheWarmPoll(benchmark::State& state) {
+  const auto& pop = OwnedPopulation(static_cast<int>(state.range(0)));
+  FakeProc proc(pop);
+  ProcOwnerDirectory owners(proc.root(), {});
+  std::vector<uint32_t> inodes;
+  for (const auto& r : pop.other) inodes.push_back(r.inode);
+  owners.BeginPoll();
+  owners.Resolve(inodes);
+  owners.EndPoll();
+  uint64_t found = 0;
+  for (auto _ : state) {
+    owners.BeginPoll();
+    for (uint32_t inode : inodes) found += owners.Lookup(inode).has_value();
+    owners.EndPoll();
+    benchmark::DoNotOptimize(found);
+  }
+  if (found != state.iterations() * inodes.size()) state.SkipWithError("lookup missed");
+  SetPerSocket(state, inodes.size());
+}
+
+// CloseWaitTracker across polls: every socket observed again, then Commit.
+void BM_CloseWaitTracker(benchmark::State& state) {
+  const auto& pop = OwnedPopulation(static_cast<int>(state.range(0)));
+  CloseWaitTracker tracker(1'000'000);
+  int64_t now_ms = 1'000'000;
+  int64_t sum = 0;
+  for (auto _ : state) {
+    tracker.Begin();
+    now_ms += 15'000;
+    for (const auto& r : pop.other) sum += tracker.Observe(r.cookie, now_ms);
+    tracker.Commit();
+    benchmark::DoNotOptimize(sum);
+  }
+  SetPerSocket(state, pop.other.size());
+}
+
 // Serves pre-encoded dumps from memory: LISTEN requests get the listeners,
 // the others every other socket (IPv6 requests an empty dump).
 class MemoryTransport : public NetlinkTransport {
@@ -370,7 +449,7 @@ class MemoryTransport : public NetlinkTransport {
     inet_diag_req_v2 req;
     std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof req);
     static const std::vector<SocketRecord> kNone;
-    const auto& records = req.sdiag_family != AF_INET ? kNone
+    const auto& records = req.sdiag_family != AF_INET             ? kNone
                           : req.idiag_states == StateBit(kListen) ? pop_.listen
                                                                   : pop_.other;
     // Encoding is not the exporter's work: cache it per (records, seq).
@@ -446,8 +525,8 @@ void BM_RenderAndSerialize(benchmark::State& state) {
   ProcOwnerDirectory owners(proc.root(), {});
   Snapshot snapshot;
   TargetData target;  // host mode: one target without labels
-  target.sockets = std::make_shared<const SocketTable>(
-      Aggregate(pop, config, &owners, tracker, 1'000'000));
+  target.sockets =
+      std::make_shared<const SocketTable>(Aggregate(pop, config, &owners, tracker, 1'000'000));
   snapshot.targets.push_back(std::move(target));
   size_t bytes = 0;
   size_t series = 0;
@@ -469,6 +548,11 @@ BENCHMARK(BM_Decode)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AggregateNoAttribution)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AggregateAttributionWarm)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AggregateAttributionCold)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
+// Owner cache and tracker: thousands of owned sockets (CLOSE_WAIT for the
+// tracker; 50 = the 500k+ population's).
+BENCHMARK(BM_OwnerCacheLookup)->Arg(10)->Arg(200)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_OwnerCacheWarmPoll)->Arg(10)->Arg(200)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CloseWaitTracker)->Arg(10)->Arg(50)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PipelineNoAttribution)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RenderAndSerialize)->Arg(500)->Unit(benchmark::kMillisecond);
 

@@ -2,19 +2,43 @@
 
 namespace tcpstate {
 
+void CloseWaitTracker::Begin() {
+  if (observed_ == 0) return;  // nothing to undo
+  entries_.EraseIf([](uint64_t, Entry& entry) {
+    entry.observed = false;
+    return !entry.committed;
+  });
+  observed_ = 0;
+}
+
 int64_t CloseWaitTracker::Observe(uint64_t cookie, int64_t now_ms) {
-  if (current_.empty()) untracked_ = 0;
-  if (auto it = current_.find(cookie); it != current_.end()) return it->second;
-  int64_t first_seen = now_ms;
-  if (auto it = previous_.find(cookie); it != previous_.end()) {
-    first_seen = it->second;
+  if (observed_ == 0) untracked_ = 0;
+  if (observed_ < max_tracked_) {
+    auto [entry, inserted] = entries_.TryEmplace(cookie, Entry{now_ms, false, true});
+    if (inserted) {
+      ++observed_;
+    } else if (!entry->observed) {
+      entry->observed = true;  // committed by the previous poll: keeps its age
+      ++observed_;
+    }
+    return entry->first_seen_ms;
   }
-  if (current_.size() < max_tracked_) {
-    current_.emplace(cookie, first_seen);
-  } else {
-    ++untracked_;
-  }
-  return first_seen;
+  const Entry* entry = entries_.Find(cookie);
+  if (entry != nullptr && entry->observed) return entry->first_seen_ms;
+  ++untracked_;
+  return entry != nullptr ? entry->first_seen_ms : now_ms;
+}
+
+void CloseWaitTracker::Commit() {
+  // Also shrinks the table when most sockets left CLOSE_WAIT.
+  entries_.EraseIf([](uint64_t, Entry& entry) {
+    if (!entry.observed) return true;
+    entry.committed = true;
+    entry.observed = false;
+    return false;
+  });
+  tracked_ = observed_;
+  observed_ = 0;
 }
 
 }  // namespace tcpstate

@@ -5,7 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <unordered_map>
+
+#include "common/flat_hash_map.h"
 
 namespace tcpstate {
 
@@ -16,26 +17,33 @@ class CloseWaitTracker {
   void set_max_tracked(uint32_t max_tracked) { max_tracked_ = max_tracked; }
 
   // Starts a poll attempt; anything observed by an abandoned one is dropped.
-  void Begin() { current_.clear(); }
+  void Begin();
 
   // Returns when the socket was first seen in CLOSE_WAIT (ms, monotonic).
   int64_t Observe(uint64_t cookie, int64_t now_ms);
 
   // Keeps what this poll saw and forgets sockets that left CLOSE_WAIT.
-  void Commit() {
-    previous_.swap(current_);
-    current_.clear();
-  }
+  void Commit();
 
-  size_t tracked() const { return previous_.size(); }
+  // Sockets kept by the latest committed poll.
+  size_t tracked() const { return tracked_; }
   // Sockets not tracked in the latest poll because of max_tracked.
   uint64_t untracked() const { return untracked_; }
 
  private:
+  // One table for the latest committed poll and the attempt under way (a
+  // socket usually sits in both): 24 bytes a slot with its cookie.
+  struct Entry {
+    int64_t first_seen_ms;
+    bool committed;  // seen by the latest committed poll
+    bool observed;   // observed and kept by the attempt under way
+  };
+
   uint32_t max_tracked_;
   uint64_t untracked_ = 0;
-  std::unordered_map<uint64_t, int64_t> previous_;
-  std::unordered_map<uint64_t, int64_t> current_;
+  size_t tracked_ = 0;   // entries with `committed`
+  size_t observed_ = 0;  // entries with `observed`, at most max_tracked_
+  FlatHashMap<uint64_t, Entry> entries_;
 };
 
 }  // namespace tcpstate

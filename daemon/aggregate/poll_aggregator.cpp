@@ -22,6 +22,10 @@ uint64_t ProcessKey(OwnerId owner, uint8_t state) { return uint64_t{owner} << 8 
 uint64_t CloseWaitKey(OwnerId owner, Direction direction, PortKey port) {
   return uint64_t{owner} << 24 | uint64_t{static_cast<uint8_t>(direction)} << 20 | port;
 }
+static_assert(kPortOther < (1U << 20), "a PortKey fits in 20 bits");
+uint32_t PendingKey(uint8_t state, Direction direction, PortKey port) {
+  return uint32_t{state} << 24 | uint32_t{static_cast<uint8_t>(direction)} << 20 | port;
+}
 
 // FNV-1a over the destination tuple: 64 bits make collisions negligible at
 // the map sizes we cap at, and the map stays 16 bytes an entry.
@@ -77,6 +81,7 @@ void PollAggregator::BeginAttempt() {
   listeners_.clear();
   destinations_.clear();
   pending_.clear();
+  pending_first_seen_ms_.clear();
   tracker_.Begin();
 }
 
@@ -108,7 +113,8 @@ void PollAggregator::OnRecord(const SocketRecord& record) {
   } else if (auto cached = owners_->Lookup(record.inode)) {
     owner = *cached;
   } else {
-    pending_.push_back({record.inode, record.state, direction, port, first_seen});
+    pending_.push_back({record.inode, PendingKey(record.state, direction, port)});
+    if (is_close_wait) pending_first_seen_ms_.push_back(first_seen);
     return;
   }
   AddOwned(owner, record.state, direction, port, first_seen);
@@ -152,12 +158,17 @@ void PollAggregator::AppendPendingInodes(std::vector<uint32_t>& out) const {
 
 SocketTable PollAggregator::Finish() {
   if (owners_ != nullptr) {
+    size_t close_wait = 0;
     for (const auto& p : pending_) {
       const OwnerId owner = owners_->Lookup(p.inode).value_or(kOwnerUnknown);
-      AddOwned(owner, p.state, p.direction, p.port, p.first_seen_ms);
+      const auto state = static_cast<uint8_t>(p.key >> 24);
+      const int64_t first_seen = state == kCloseWait ? pending_first_seen_ms_[close_wait++] : 0;
+      AddOwned(owner, state, static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff,
+               first_seen);
     }
   }
   pending_.clear();
+  pending_first_seen_ms_.clear();
   tracker_.Commit();
 
   SocketTable table;

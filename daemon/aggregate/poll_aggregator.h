@@ -38,12 +38,13 @@ class PollAggregator : public TableSink {
   SocketTable Finish();
 
  private:
+  // A socket waiting for Resolve(), 8 bytes (a cold poll holds one per
+  // owned socket): the inode and PendingKey(state, direction, port). The
+  // first-seen times of CLOSE_WAIT ones are in pending_first_seen_ms_, in the
+  // same order.
   struct Pending {
     uint32_t inode;
-    uint8_t state;
-    Direction direction;
-    PortKey port;
-    int64_t first_seen_ms;  // CLOSE_WAIT only
+    uint32_t key;
   };
   struct CloseWaitGroup {
     uint64_t sockets = 0;
@@ -78,6 +79,7 @@ class PollAggregator : public TableSink {
   std::map<uint16_t, Listener> listeners_;
   std::unordered_map<uint64_t, Destination> destinations_;
   std::vector<Pending> pending_;
+  std::vector<int64_t> pending_first_seen_ms_;
 };
 
 }  // namespace tcpstate

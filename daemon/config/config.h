@@ -33,8 +33,10 @@ struct Config {
     // still in the TLS handshake or still sending their request.
     uint32_t max_connections = 64;
     // Requests being authenticated or answered at once; more get 503 at once.
-    // /healthz and /readyz are not counted.
-    uint32_t max_requests_in_flight = 8;
+    // /healthz and /readyz are not counted. Answering /metrics costs
+    // microseconds of CPU (the text is prepared once per poll), so by default
+    // only the server threads (max_connections) bound it.
+    uint32_t max_requests_in_flight = 64;
     // Time a client has to send its request headers (over TLS, and separately
     // to complete the handshake); also the longest a response may stall. It
     // bounds how long a slow client holds one of the max_connections threads.

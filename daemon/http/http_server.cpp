@@ -8,9 +8,11 @@
 #include <chrono>
 #include <cstring>
 #include <sstream>
+#include <string_view>
 
 #include "http/basic_auth.h"
 #include "http/civetweb_openssl.h"
+#include "http/request_headers.h"
 #include "http/tls_context.h"
 #include "metrics/build_info.h"
 #include "metrics/snapshot_collectable.h"
@@ -19,6 +21,8 @@ namespace tcpstate {
 namespace {
 
 constexpr const char* kRealm = "tcpstate_exporter";
+// How long a kept connection may wait for its next request (civetweb's default).
+constexpr std::chrono::milliseconds kKeepAliveTimeout{500};
 
 constexpr const char* kLandingPage = R"(<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>tcpstate_exporter</title></head>
@@ -38,21 +42,43 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 429: return "Too Many Requests";
-    default: return "Service Unavailable";
+    case 200:
+      return "OK";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 429:
+      return "Too Many Requests";
+    default:
+      return "Service Unavailable";
   }
 }
 
-void Reply(mg_connection* conn, int status, const char* content_type, const std::string& body,
+// civetweb's rule for keeping a connection open after a response: what the
+// client's Connection header says, else the HTTP version's default.
+bool ClientKeepsAlive(const mg_connection* conn) {
+  if (const char* connection = mg_get_header(conn, "Connection")) {
+    return HasToken(connection, "keep-alive");
+  }
+  const char* version = mg_get_request_info(conn)->http_version;
+  return version != nullptr && std::strcmp(version, "1.1") == 0;
+}
+
+// The body is written straight from the caller's buffer (for /metrics, the
+// shared exposition): no copy, no lock held. Only successful requests keep
+// their connection: a refused client (401, 429, 503) must not hold a thread.
+void Reply(mg_connection* conn, int status, const char* content_type, std::string_view body,
            const Headers& extra, bool head_only) {
-  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + Reason(status) +
-                     "\r\nContent-Type: " + content_type +
-                     "\r\nContent-Length: " + std::to_string(body.size()) +
-                     "\r\nCache-Control: no-store\r\nConnection: close\r\n";
+  const bool keep_alive = status == 200 && ClientKeepsAlive(conn);
+  if (!keep_alive) mg_disable_connection_keep_alive(conn);
+  std::string head =
+      "HTTP/1.1 " + std::to_string(status) + " " + Reason(status) +
+      "\r\nContent-Type: " + content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\nCache-Control: no-store\r\nConnection: " + (keep_alive ? "keep-alive" : "close") +
+      "\r\n";
   for (const auto& [name, value] : extra) head += name + ": " + value + "\r\n";
   head += "\r\n";
   mg_write(conn, head.data(), head.size());
@@ -127,8 +153,7 @@ class HttpServer::Handler : public CivetHandler {
     const std::string uri = info->local_uri ? info->local_uri : "/";
     const auto security = owner_.security();
     const Headers& headers = security->headers;
-    auto reply = [&](int status, const char* type, const std::string& body,
-                     Headers extra = {}) {
+    auto reply = [&](int status, const char* type, std::string_view body, Headers extra = {}) {
       extra.insert(extra.end(), headers.begin(), headers.end());
       Reply(conn, status, type, body, extra, head_only);
       return true;
@@ -148,7 +173,8 @@ class HttpServer::Handler : public CivetHandler {
     if (security->auth) {
       const char* authorization = mg_get_header(conn, "Authorization");
       switch (security->auth->Check(authorization ? authorization : "")) {
-        case BasicAuthenticator::Outcome::kAllowed: break;
+        case BasicAuthenticator::Outcome::kAllowed:
+          break;
         case BasicAuthenticator::Outcome::kBusy:
           return reply(503, kText, "too many requests in flight\n", {{"Retry-After", "1"}});
         case BasicAuthenticator::Outcome::kDenied:
@@ -163,19 +189,15 @@ class HttpServer::Handler : public CivetHandler {
     }
 
     if (uri == "/metrics") {
-      std::string body;
-      for (const auto& collectable : owner_.collectables_) {
-        // Prefer the text the poller serialized once for this snapshot.
-        const auto* prerendered = dynamic_cast<const PrerenderedExposition*>(collectable.get());
-        if (auto text = prerendered ? prerendered->Text() : nullptr) {
-          body += *text;
-          continue;
-        }
-        std::ostringstream out;
-        prometheus::TextSerializer().Serialize(out, collectable->Collect());
-        body += out.str();
-      }
-      return reply(200, "text/plain; version=0.0.4; charset=utf-8", body);
+      // Held until the body is written, even if a poll publishes meanwhile.
+      const auto exposition = owner_.CurrentExposition();
+      const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
+      const bool gzip =
+          !exposition->gzip.empty() && AcceptsGzip(accept_encoding ? accept_encoding : "");
+      Headers extra = {{"Vary", "Accept-Encoding"}};
+      if (gzip) extra.emplace_back("Content-Encoding", "gzip");
+      return reply(200, "text/plain; version=0.0.4; charset=utf-8",
+                   gzip ? exposition->gzip : exposition->text, std::move(extra));
     }
     if (uri == "/") {
       const BuildInfo& build = GetBuildInfo();
@@ -193,7 +215,31 @@ HttpServer::HttpServer(std::vector<std::shared_ptr<prometheus::Collectable>> col
                        ReadinessProbe ready)
     : collectables_(std::move(collectables)),
       ready_(std::move(ready)),
-      security_(std::make_shared<Security>()) {}
+      security_(std::make_shared<Security>()) {
+  if (collectables_.size() == 1) {
+    prepared_ = std::dynamic_pointer_cast<const PrerenderedExposition>(collectables_.front());
+  }
+}
+
+std::shared_ptr<const Exposition> HttpServer::CurrentExposition() const {
+  if (prepared_) {
+    if (auto exposition = prepared_->Prepared()) return exposition;
+  }
+  // Several collectables, or nothing published yet: serialized now, served
+  // uncompressed (not the exporter's case, which has the one prepared).
+  auto exposition = std::make_shared<Exposition>();
+  for (const auto& collectable : collectables_) {
+    const auto* prerendered = dynamic_cast<const PrerenderedExposition*>(collectable.get());
+    if (auto prepared = prerendered ? prerendered->Prepared() : nullptr) {
+      exposition->text += prepared->text;
+      continue;
+    }
+    std::ostringstream out;
+    prometheus::TextSerializer().Serialize(out, collectable->Collect());
+    exposition->text += std::move(out).str();
+  }
+  return exposition;
+}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -222,8 +268,8 @@ Result<std::shared_ptr<const HttpServer::Security>> HttpServer::MakeSecurity(
     security->auth = std::move(*auth);
   }
   if (web_config.rate_limit_interval.count() > 0) {
-    security->limiter = std::make_shared<RateLimiter>(web_config.rate_limit_interval,
-                                                      web_config.rate_limit_burst);
+    security->limiter =
+        std::make_shared<RateLimiter>(web_config.rate_limit_interval, web_config.rate_limit_burst);
   }
   security->headers = web_config.headers;
   return std::shared_ptr<const Security>(std::move(security));
@@ -254,8 +300,7 @@ int HttpServer::LogMessage(const mg_connection* conn, const char* message) {
 }
 
 Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
-  max_in_flight_ = std::max<uint32_t>(1, std::min(web.max_requests_in_flight,
-                                                  web.max_connections));
+  max_in_flight_ = std::max<uint32_t>(1, std::min(web.max_requests_in_flight, web.max_connections));
   tls_enabled_ = web_config.tls_enabled;
   started_web_config_ = web_config;
   auto security = MakeSecurity(web_config);
@@ -266,8 +311,8 @@ Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
   }
   if (tls_enabled_) {
     if (auto ok = EnableCivetwebTls(); !ok.ok()) {
-      return Error{ENOTSUP, "cannot serve TLS on " + web.listen_address + ": " +
-                                ok.error().message};
+      return Error{ENOTSUP,
+                   "cannot serve TLS on " + web.listen_address + ": " + ok.error().message};
     }
     // A handshake slower than half the request timeout loses its connection
     // once done: handshake + headers hold a thread for 1.5 x, not 2 x, the
@@ -278,10 +323,24 @@ Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
   }
 
   const std::vector<std::string> options = {
-      "listening_ports", CivetListeningPorts(web.listen_address, tls_enabled_),
-      "num_threads", std::to_string(web.max_connections),
-      "request_timeout_ms", std::to_string(web.request_timeout.count()),
-      "enable_keep_alive", "no",
+      "listening_ports",
+      CivetListeningPorts(web.listen_address, tls_enabled_),
+      "num_threads",
+      std::to_string(web.max_connections),
+      "request_timeout_ms",
+      std::to_string(web.request_timeout.count()),
+      // Keep-alive, as Prometheus uses it; the next request's headers must
+      // arrive within kKeepAliveTimeout (a total, measured), so a kept
+      // connection holds its thread no longer than a new one would.
+      "enable_keep_alive",
+      "yes",
+      "keep_alive_timeout_ms",
+      std::to_string(std::min(kKeepAliveTimeout, web.request_timeout).count()),
+      // Headers and body are two writes: with Nagle's algorithm, a body
+      // shorter than a segment waits for the client's delayed ACK of the
+      // headers (40 ms on Linux) on a kept connection.
+      "tcp_nodelay",
+      "1",
   };
   CivetCallbacks callbacks;  // zeroed by its constructor
   callbacks.log_message = LogMessage;
@@ -313,29 +372,34 @@ Status HttpServer::UpdateWebConfig(const WebConfig& web_config) {
   auto security = MakeSecurity(web_config);
   if (!security.ok()) return security.error();
   if (web_config.tls_enabled != tls_enabled_) {
-    spdlog::warn("web config {}: turning TLS {} needs a restart; still serving {}",
-                 web_config.path, web_config.tls_enabled ? "on" : "off",
-                 tls_enabled_ ? "TLS" : "plain HTTP");
+    spdlog::warn("web config {}: turning TLS {} needs a restart; still serving {}", web_config.path,
+                 web_config.tls_enabled ? "on" : "off", tls_enabled_ ? "TLS" : "plain HTTP");
   } else if (tls_enabled_) {
     const TlsServerConfig& a = started_web_config_.tls;
     const TlsServerConfig& b = web_config.tls;
-    const bool same = a.cert_file == b.cert_file && a.cert_pem == b.cert_pem &&
-                      a.key_file == b.key_file && a.key_pem == b.key_pem &&
-                      a.client_ca_file == b.client_ca_file && a.client_ca_pem == b.client_ca_pem &&
-                      a.client_auth == b.client_auth &&
-                      a.client_allowed_sans == b.client_allowed_sans &&
-                      a.min_version == b.min_version && a.max_version == b.max_version &&
-                      a.cipher_suites == b.cipher_suites &&
-                      a.prefer_server_cipher_suites == b.prefer_server_cipher_suites &&
-                      a.curve_groups == b.curve_groups;
+    const bool same =
+        a.cert_file == b.cert_file && a.cert_pem == b.cert_pem && a.key_file == b.key_file &&
+        a.key_pem == b.key_pem && a.client_ca_file == b.client_ca_file &&
+        a.client_ca_pem == b.client_ca_pem && a.client_auth == b.client_auth &&
+        a.client_allowed_sans == b.client_allowed_sans && a.min_version == b.min_version &&
+        a.max_version == b.max_version && a.cipher_suites == b.cipher_suites &&
+        a.prefer_server_cipher_suites == b.prefer_server_cipher_suites &&
+        a.curve_groups == b.curve_groups;
     if (!same) {
-      spdlog::warn("web config {}: tls_server_config changes need a restart (the files it "
-                   "names are re-read when they change)", web_config.path);
+      spdlog::warn(
+          "web config {}: tls_server_config changes need a restart (the files it "
+          "names are re-read when they change)",
+          web_config.path);
     }
   }
   std::lock_guard lock(security_mu_);
   security_ = std::move(*security);
   return OkStatus();
+}
+
+int HttpServer::Port() const {
+  const auto ports = server_ ? server_->getListeningPorts() : std::vector<int>();
+  return ports.empty() ? 0 : ports.front();
 }
 
 void HttpServer::Stop() {

@@ -1,5 +1,6 @@
-// The HTTP endpoint: /metrics (rendered from the registered Collectables),
-// /healthz (alive), /readyz (a recent successful poll), and a landing page.
+// The HTTP endpoint: /metrics (the exposition prepared once per poll, written
+// as is; gzip-compressed when the client accepts it), /healthz (alive),
+// /readyz (a recent successful poll), and a landing page.
 //
 // Optional hardening from the web configuration file (web_config.h): TLS,
 // basic auth, extra response headers, a rate limit. /healthz and /readyz are
@@ -38,7 +39,9 @@ struct mg_connection;
 namespace tcpstate {
 
 class BasicAuthenticator;
+class PrerenderedExposition;
 class TlsContext;
+struct Exposition;
 
 class HttpServer {
  public:
@@ -57,6 +60,9 @@ class HttpServer {
   Status Start(const Config::Web& web, const WebConfig& web_config = WebConfig());
   void Stop();
 
+  // The port served on (the first, if several): tests listen on port 0.
+  int Port() const;
+
   // A reloaded web configuration (SIGHUP): users, headers and rate limit take
   // effect for the next request. Turning TLS on or off, or changing its
   // settings, needs a restart (logged); the certificate, key and client CA
@@ -71,10 +77,15 @@ class HttpServer {
   struct Security;  // what UpdateWebConfig swaps
   Result<std::shared_ptr<const Security>> MakeSecurity(const WebConfig& web_config) const;
   std::shared_ptr<const Security> security() const;
+  // What /metrics serves now; never null.
+  std::shared_ptr<const Exposition> CurrentExposition() const;
   static int InitSsl(void* ssl_ctx, void* user_data);
   static int LogMessage(const mg_connection* conn, const char* message);
 
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+  // The only collectable, when it has a prepared exposition (the exporter's
+  // case): served as is, and gzip-compressed to clients that accept it.
+  std::shared_ptr<const PrerenderedExposition> prepared_;
   ReadinessProbe ready_;
   uint32_t max_in_flight_ = 1;
   std::atomic<uint32_t> in_flight_{0};

@@ -215,7 +215,14 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
             MetricType::Counter);
     f.Add({{"kind", "full"}}, static_cast<double>(a.full_scans));
     f.Add({{"kind", "partial"}}, static_cast<double>(a.partial_scans));
+    f.Single("tcpstate_process_attribution_cached_sockets",
+             "Sockets whose owner the exporter remembers between polls (its memory grows "
+             "with this).",
+             MetricType::Gauge, static_cast<double>(s.owner_cache_sockets));
   }
+  f.Single("tcpstate_close_wait_tracked_sockets",
+           "CLOSE_WAIT sockets followed for their age (bounded by close_wait.max_tracked).",
+           MetricType::Gauge, static_cast<double>(s.close_wait_tracked));
   uint64_t folded_ports = 0;
   uint64_t folded_processes = 0;
   for (const auto& target : snapshot.targets) {

@@ -4,16 +4,21 @@
 
 #include <sstream>
 
+#include "common/gzip.h"
+
 namespace tcpstate {
 
 void SnapshotCollectable::Publish(std::shared_ptr<const Families> families) {
-  // Serialize outside the lock: scrapes keep getting the previous text.
+  // Serialize and compress outside the lock: scrapes keep getting the
+  // previous exposition meanwhile.
   std::ostringstream out;
   if (families) prometheus::TextSerializer().Serialize(out, *families);
-  auto text = std::make_shared<const std::string>(std::move(out).str());
+  auto prepared = std::make_shared<Exposition>();
+  prepared->text = std::move(out).str();
+  prepared->gzip = GzipCompress(prepared->text);
   std::lock_guard lock(mutex_);
   latest_ = std::move(families);
-  text_ = std::move(text);
+  prepared_ = std::move(prepared);
 }
 
 }  // namespace tcpstate

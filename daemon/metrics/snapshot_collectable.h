@@ -1,8 +1,9 @@
 // The one seam between data and presentation: /metrics asks this
 // Collectable, which hands out the families rendered once per poll. A scrape
 // never triggers a dump and never waits for one. The text exposition of each
-// published snapshot is also serialized once, by the poller, so that a scrape
-// costs a copy, not a render, however many scrapers there are.
+// published snapshot is also serialized and gzip-compressed once, by the
+// poller, into an immutable buffer that scrapes write from directly: a scrape
+// costs neither a render nor a copy, however many scrapers there are.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -15,12 +16,18 @@
 
 namespace tcpstate {
 
-// A Collectable whose text exposition is already serialized.
+// One published exposition; never changed once published.
+struct Exposition {
+  std::string text;  // text format 0.0.4
+  std::string gzip;  // the same text gzip-compressed; empty if compression failed
+};
+
+// A Collectable whose exposition is already serialized.
 class PrerenderedExposition {
  public:
   virtual ~PrerenderedExposition() = default;
   // Null until something was published.
-  virtual std::shared_ptr<const std::string> Text() const = 0;
+  virtual std::shared_ptr<const Exposition> Prepared() const = 0;
 };
 
 class SnapshotCollectable : public prometheus::Collectable, public PrerenderedExposition {
@@ -34,9 +41,11 @@ class SnapshotCollectable : public prometheus::Collectable, public PrerenderedEx
     return latest_;
   }
 
-  std::shared_ptr<const std::string> Text() const override {
+  // The lock only guards the pointer: a scrape holds its own reference while
+  // it writes, and a concurrent Publish does not wait for it.
+  std::shared_ptr<const Exposition> Prepared() const override {
     std::lock_guard lock(mutex_);
-    return text_;
+    return prepared_;
   }
 
   Families Collect() const override {
@@ -47,7 +56,7 @@ class SnapshotCollectable : public prometheus::Collectable, public PrerenderedEx
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const Families> latest_;
-  std::shared_ptr<const std::string> text_;
+  std::shared_ptr<const Exposition> prepared_;
 };
 
 }  // namespace tcpstate

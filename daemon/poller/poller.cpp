@@ -66,9 +66,7 @@ Poller::Poller(Config config, std::unique_ptr<TransportFactory> transports,
                SnapshotCollectable& output)
     : config_(std::move(config)), transports_(std::move(transports)), output_(output) {
   reader_ = std::make_unique<TcpTableReader>(*transports_, config_.poll.netlink_dump_retries);
-  if (config_.processes.enabled) {
-    owners_ = std::make_unique<ProcOwnerDirectory>(config_.proc_root, config_.processes.groups);
-  }
+  if (config_.processes.enabled) owners_ = MakeOwnerDirectory();
   for (const char* reason : kNetlinkReasons) self_.netlink_errors[reason] = 0;
   self_.attribution_enabled = config_.processes.enabled;
   char link[64];
@@ -77,6 +75,22 @@ Poller::Poller(Config config, std::unique_ptr<TransportFactory> transports,
 }
 
 Poller::~Poller() = default;
+
+std::unique_ptr<ProcOwnerDirectory> Poller::MakeOwnerDirectory() {
+  auto owners = std::make_unique<ProcOwnerDirectory>(config_.proc_root, config_.processes.groups);
+  owners->SetStopFlag(&stopping_);  // a scan in progress at shutdown stops within one read
+  return owners;
+}
+
+void Poller::SetActivity(std::string what) {
+  std::lock_guard lock(activity_mutex_);
+  activity_ = std::move(what);
+}
+
+std::string Poller::activity() const {
+  std::lock_guard lock(activity_mutex_);
+  return activity_;
+}
 
 void Poller::UpdateConfig(Config config) {
   std::lock_guard lock(pending_mutex_);
@@ -102,9 +116,7 @@ void Poller::ApplyPendingConfig() {
     target.tracker->set_max_tracked(config_.close_wait.max_tracked);
   }
   if (owners_changed) {
-    owners_ = config_.processes.enabled ? std::make_unique<ProcOwnerDirectory>(
-                                              config_.proc_root, config_.processes.groups)
-                                        : nullptr;
+    owners_ = config_.processes.enabled ? MakeOwnerDirectory() : nullptr;
   }
   if (mode_changed) targets_.clear();  // labels change: start afresh
   self_.attribution_enabled = config_.processes.enabled;
@@ -120,6 +132,7 @@ std::vector<Poller::Target*> Poller::SelectTargets() {
     if (!target.tracker) target.tracker = make_tracker();
     return {&target};
   }
+  SetActivity("discovering network namespaces and pods below " + config_.proc_root);
   DiscoveryStats discovery;
   auto found = DiscoverNetns(config_.proc_root, own_netns_, discovery);
   self_.netns.unreadable = discovery.unreadable;
@@ -161,6 +174,8 @@ void Poller::ReadKernel(Visit& visit, bool entered) {
   // /proc/sys/net follows the namespace of the thread that opens it;
   // /proc/net is the main thread's, so an entered thread reads its own.
   auto start = Clock::now();
+  SetActivity("reading sysctls below " +
+              (std::filesystem::path(config_.proc_root) / "sys" / "net").string());
   auto settings = ReadKernelSettings(config_.proc_root);
   visit.kernel_up = settings.ok();
   visit.kernel_seconds = SecondsSince(start);
@@ -172,6 +187,7 @@ void Poller::ReadKernel(Visit& visit, bool entered) {
   start = Clock::now();
   const std::filesystem::path proc_root(config_.proc_root);
   const auto net_dir = entered ? proc_root / "thread-self" / "net" : proc_root / "net";
+  SetActivity("reading " + (net_dir / "netstat").string());
   auto counters = ReadTcpExtCounters(net_dir);
   visit.netstat_up = counters.ok();
   visit.netstat_seconds = SecondsSince(start);
@@ -190,6 +206,7 @@ void Poller::VisitTarget(Visit& visit, bool entered) {
   visit.aggregator =
       std::make_unique<PollAggregator>(config_, PortRange{range.low, range.high}, owners_.get(),
                                        *visit.target->tracker, MonotonicMs());
+  SetActivity("reading the socket table (netlink sock_diag)");
   visit.status = reader_->Read(*visit.aggregator, visit.stats, &stopping_);
   visit.sock_diag_seconds = SecondsSince(start);
 }
@@ -204,6 +221,8 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
     if (!enter) {
       VisitTarget(visit, netns.inode != 0);
     } else {
+      SetActivity("opening network namespace " + std::to_string(netns.inode) + " below " +
+                  config_.proc_root);
       auto fd = OpenNetns(config_.proc_root, netns);
       if (!fd.ok()) {
         visit.skipped = true;
@@ -280,7 +299,10 @@ bool Poller::PollOnce() {
   std::vector<Visit> visits(selected.size());
   for (size_t i = 0; i < selected.size(); ++i) visits[i].target = selected[i];
 
-  if (owners_) owners_->BeginPoll();
+  if (owners_) {
+    SetActivity("re-checking socket owners (" + config_.proc_root + "/<pid>/stat)");
+    owners_->BeginPoll();
+  }
   const bool ok = ReadSockets(visits);
 
   // One /proc look-up for the sockets of every namespace whose owner is new.
@@ -298,7 +320,10 @@ bool Poller::PollOnce() {
       }
     }
     owners_->SetScanNamespaces(std::move(namespaces));
-    if (!pending.empty()) owners_->Resolve(pending);
+    if (!pending.empty()) {
+      SetActivity("looking up socket owners (" + config_.proc_root + "/<pid>/fd)");
+      owners_->Resolve(pending);
+    }
   }
   uint64_t sockets = 0;
   uint64_t read = 0;
@@ -321,6 +346,7 @@ bool Poller::PollOnce() {
     owners_->EndPoll();
     auto& process = self_.sources["process"];
     self_.attribution = owners_->stats();
+    self_.owner_cache_sockets = owners_->cached_sockets();
     process.up = self_.attribution.available;
     process.duration_seconds = SecondsSince(attribution_start);
     if (!self_.attribution.available && !warned_attribution_) {
@@ -331,6 +357,10 @@ bool Poller::PollOnce() {
     }
   } else {
     self_.sources.erase("process");
+  }
+  self_.close_wait_tracked = 0;
+  for (const auto& [key, target] : targets_) {
+    if (target.tracker) self_.close_wait_tracked += target.tracker->tracked();
   }
   self_.sources["sysctl"] = {kernel_up, kernel_seconds};
   self_.sources["netstat"] = {netstat_up, netstat_seconds};
@@ -355,7 +385,9 @@ bool Poller::PollOnce() {
   for (const auto& visit : visits) {
     if (!visit.skipped) snapshot.targets.push_back(visit.target->data);
   }
+  SetActivity("publishing the snapshot");
   output_.Publish(std::make_shared<const SnapshotCollectable::Families>(RenderSnapshot(snapshot)));
+  SetActivity("waiting for the next poll");
   spdlog::debug("poll {} in {:.3f}s: {} sockets in {} namespaces", ok ? "ok" : "failed",
                 self_.poll_duration_seconds, sockets, read);
   return ok;

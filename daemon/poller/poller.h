@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <string>
 
 #include "aggregate/close_wait_tracker.h"
 #include "config/config.h"
@@ -44,6 +45,11 @@ class Poller {
   // Unix time of the latest successful poll, 0 before; safe from any thread.
   double last_success_unix() const { return last_success_unix_.load(); }
 
+  // What the poll thread is doing now ("reading sysctls below /proc/sys/net",
+  // "waiting for the next poll"...), for the warning when a poll does not end
+  // at shutdown; safe from any thread.
+  std::string activity() const;
+
  private:
   // A network namespace followed across polls (key 0 in host mode).
   struct Target {
@@ -59,6 +65,8 @@ class Poller {
   void VisitTarget(Visit& visit, bool entered);
   void ReadKernel(Visit& visit, bool entered);
   bool ReadSockets(std::vector<Visit>& visits);
+  void SetActivity(std::string what);
+  std::unique_ptr<ProcOwnerDirectory> MakeOwnerDirectory();
 
   Config config_;
   std::unique_ptr<TransportFactory> transports_;
@@ -78,6 +86,8 @@ class Poller {
   std::optional<Config> pending_config_;
   std::atomic<bool> reload_ok_{true};
   std::atomic<double> last_success_unix_{0};
+  mutable std::mutex activity_mutex_;
+  std::string activity_ = "starting";
 };
 
 }  // namespace tcpstate

@@ -51,6 +51,8 @@ struct SelfStats {
   std::map<std::string, uint64_t> netlink_errors;  // by reason
   bool attribution_enabled = false;
   AttributionStats attribution;
+  uint64_t owner_cache_sockets = 0;    // entries of the socket owner cache
+  uint64_t close_wait_tracked = 0;     // CLOSE_WAIT sockets followed for their age
   bool config_reload_ok = true;
   NetnsStats netns;
 };

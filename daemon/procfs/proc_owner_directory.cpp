@@ -21,7 +21,11 @@ namespace tcpstate {
 namespace {
 
 // Polls an inode stays "owner unknown" before a scan looks for it again.
-constexpr uint64_t kNegativeRetryPolls = 10;
+constexpr uint32_t kNegativeRetryPolls = 10;
+
+// poll >= target, for poll numbers that wrap (never more than a few polls
+// apart: entries not seen in a poll are dropped at its end).
+bool Reached(uint32_t poll, uint32_t target) { return static_cast<int32_t>(poll - target) >= 0; }
 
 bool ParsePid(const char* name, int32_t* pid) {
   const char* end = name + std::strlen(name);
@@ -82,20 +86,19 @@ void ProcOwnerDirectory::BeginPoll() {
 }
 
 std::optional<OwnerId> ProcOwnerDirectory::Lookup(uint32_t inode) {
-  auto it = inodes_.find(inode);
-  if (it == inodes_.end()) return std::nullopt;
-  InodeEntry& entry = it->second;
-  if (entry.owner == kOwnerUnknown) {
-    if (poll_ >= entry.retry_after) return std::nullopt;
-    entry.last_seen = poll_;
+  InodeEntry* entry = inodes_.Find(inode);
+  if (entry == nullptr) return std::nullopt;
+  if (entry->owner == kOwnerUnknown) {
+    if (Reached(poll_, entry->retry_after)) return std::nullopt;
+    entry->last_seen = poll_;
     return kOwnerUnknown;
   }
-  if (!owners_.contains(entry.owner)) {
-    inodes_.erase(it);  // the owner exited or was replaced
+  if (!owners_.contains(entry->owner)) {
+    inodes_.Erase(inode);  // the owner exited or was replaced
     return std::nullopt;
   }
-  entry.last_seen = poll_;
-  return entry.owner;
+  entry->last_seen = poll_;
+  return entry->owner;
 }
 
 OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm, uint64_t start_time) {
@@ -116,7 +119,7 @@ OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm, uint6
   return id;
 }
 
-void ProcOwnerDirectory::ScanProcess(int32_t pid, std::unordered_set<uint32_t>& wanted) {
+void ProcOwnerDirectory::ScanProcess(int32_t pid, FlatHashSet<uint32_t>& wanted) {
   const auto pid_dir = proc_root_ / std::to_string(pid);
   auto before = ReadProcessIdentity(proc_root_, pid);
   if (!before.ok()) {
@@ -136,18 +139,27 @@ void ProcOwnerDirectory::ScanProcess(int32_t pid, std::unordered_set<uint32_t>& 
     }
     return;
   }
-  // fdopendir takes the fd; dup so UniqueFd and closedir do not both close it.
-  DIR* dir = ::fdopendir(::dup(dir_fd.get()));
+  // fdopendir takes the fd only on success; dup so UniqueFd and closedir do
+  // not both close it, and close the copy ourselves when it fails (the
+  // process may exit in between: a leaked fd per race, found by the soak).
+  UniqueFd listing_fd(::dup(dir_fd.get()));
+  DIR* dir = listing_fd.valid() ? ::fdopendir(listing_fd.get()) : nullptr;
   if (dir == nullptr) {
-    ++stats_.errors_io;
+    if (errno == ENOENT || errno == ESRCH) {
+      ++stats_.errors_vanished;
+    } else {
+      ++stats_.errors_io;
+    }
     return;
   }
+  (void)listing_fd.release();  // owned by `dir` now
   ++stats_.processes_scanned;
   std::vector<uint32_t> found;
   char link[64];
   bool denied = false;
   for (;;) {
     errno = 0;
+    if (Stopping()) break;  // what was found so far is still true
     dirent* entry = ::readdir(dir);
     if (entry == nullptr) break;
     if (entry->d_name[0] == '.') continue;
@@ -186,13 +198,18 @@ void ProcOwnerDirectory::ScanProcess(int32_t pid, std::unordered_set<uint32_t>& 
   const OwnerId owner = OwnerFor(pid, after->comm, after->start_time);
   for (uint32_t inode : found) {
     wanted.erase(inode);
-    inodes_[inode] = InodeEntry{owner, poll_, 0};
+    inodes_.InsertOrAssign(inode, InodeEntry{owner, poll_, 0});
   }
 }
 
 void ProcOwnerDirectory::Resolve(std::span<const uint32_t> inodes) {
-  std::unordered_set<uint32_t> wanted(inodes.begin(), inodes.end());
+  FlatHashSet<uint32_t> wanted;
+  wanted.reserve(inodes.size());
+  for (uint32_t inode : inodes) wanted.insert(inode);
   if (wanted.empty()) return;
+  // Each wanted inode ends up cached, found or not: growing once, here, spares
+  // the peak of rehashing (old and new array at once) in the middle of a scan.
+  inodes_.Reserve(inodes_.size() + wanted.size());
   std::unordered_set<int32_t> scanned;
   scan_denied_ = false;
   ScanForWanted(wanted, scanned);
@@ -202,7 +219,7 @@ void ProcOwnerDirectory::Resolve(std::span<const uint32_t> inodes) {
   stats_.available = !scan_denied_ || has_read_capabilities_;
 }
 
-void ProcOwnerDirectory::ScanForWanted(std::unordered_set<uint32_t>& wanted,
+void ProcOwnerDirectory::ScanForWanted(FlatHashSet<uint32_t>& wanted,
                                        std::unordered_set<int32_t>& scanned) {
   // Known owners first, busiest first: new sockets usually belong to
   // processes that already hold many.
@@ -210,7 +227,7 @@ void ProcOwnerDirectory::ScanForWanted(std::unordered_set<uint32_t>& wanted,
   for (const auto& [id, owner] : owners_) known.emplace_back(owner.sockets, owner.info.pid);
   std::sort(known.rbegin(), known.rend());
   for (const auto& [sockets, pid] : known) {
-    if (wanted.empty()) break;
+    if (wanted.empty() || Stopping()) break;
     scanned.insert(pid);
     ScanProcess(pid, wanted);
   }
@@ -218,6 +235,7 @@ void ProcOwnerDirectory::ScanForWanted(std::unordered_set<uint32_t>& wanted,
     ++stats_.partial_scans;
     return;
   }
+  if (Stopping()) return;  // shutting down: leave the rest unsearched, not 'unknown'
 
   ++stats_.full_scans;
   DIR* proc = ::opendir(proc_root_.c_str());
@@ -226,17 +244,19 @@ void ProcOwnerDirectory::ScanForWanted(std::unordered_set<uint32_t>& wanted,
     return;
   }
   while (dirent* entry = ::readdir(proc)) {
-    if (wanted.empty()) break;
+    if (wanted.empty() || Stopping()) break;
     int32_t pid = 0;
     if (!ParsePid(entry->d_name, &pid) || scanned.contains(pid)) continue;
     if (!scan_netns_.empty() && !InScannedNamespace(pid)) continue;
     ScanProcess(pid, wanted);
   }
   ::closedir(proc);
+  // An aborted scan proves nothing about the processes it did not reach.
+  if (Stopping()) return;
   // Not held by any process we can see (another pid namespace, in flight in
   // SCM_RIGHTS, or we lack privileges): do not search again every poll.
   for (uint32_t inode : wanted) {
-    inodes_[inode] = InodeEntry{kOwnerUnknown, poll_, poll_ + kNegativeRetryPolls};
+    inodes_.InsertOrAssign(inode, InodeEntry{kOwnerUnknown, poll_, poll_ + kNegativeRetryPolls});
   }
 }
 
@@ -253,16 +273,12 @@ bool ProcOwnerDirectory::InScannedNamespace(int32_t pid) const {
 
 void ProcOwnerDirectory::EndPoll() {
   for (auto& [id, owner] : owners_) owner.sockets = 0;
-  for (auto it = inodes_.begin(); it != inodes_.end();) {
-    if (it->second.last_seen != poll_) {
-      it = inodes_.erase(it);
-      continue;
-    }
-    if (auto owner = owners_.find(it->second.owner); owner != owners_.end()) {
-      ++owner->second.sockets;
-    }
-    ++it;
-  }
+  // Also shrinks the cache when most of it went away.
+  inodes_.EraseIf([this](uint32_t, const InodeEntry& entry) {
+    if (entry.last_seen != poll_) return true;
+    if (auto owner = owners_.find(entry.owner); owner != owners_.end()) ++owner->second.sockets;
+    return false;
+  });
 }
 
 const OwnerInfo& ProcOwnerDirectory::Owner(OwnerId id) const {

@@ -6,6 +6,7 @@
 // missing inode is found.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "aggregate/owner_directory.h"
+#include "common/flat_hash_map.h"
 #include "config/config.h"
 
 namespace tcpstate {
@@ -51,6 +53,11 @@ class ProcOwnerDirectory : public OwnerDirectory {
     scan_netns_ = std::move(netns_inodes);
   }
 
+  // A flag (the poller's shutdown flag) checked between processes and fd
+  // links of a scan: once set, a scan stops within one read and leaves the
+  // inodes it did not find uncached (never 'searched and not found').
+  void SetStopFlag(const std::atomic<bool>* stop) { stop_ = stop; }
+
   // Cumulative; read by the poller after each poll.
   const AttributionStats& stats() const { return stats_; }
   size_t cached_sockets() const { return inodes_.size(); }
@@ -62,15 +69,16 @@ class ProcOwnerDirectory : public OwnerDirectory {
     std::string comm;
     uint64_t sockets = 0;  // cache entries pointing here (scan order)
   };
+  // 16 bytes a cached socket with its key (FlatHashMap slot).
   struct InodeEntry {
     OwnerId owner;             // kOwnerUnknown: searched for and not found
-    uint64_t last_seen;        // poll number
-    uint64_t retry_after = 0;  // for kOwnerUnknown entries
+    uint32_t last_seen;        // poll number (poll_)
+    uint32_t retry_after = 0;  // for kOwnerUnknown entries
   };
 
   // Scans one process's fds for `wanted` inodes; found ones are cached.
-  void ScanProcess(int32_t pid, std::unordered_set<uint32_t>& wanted);
-  void ScanForWanted(std::unordered_set<uint32_t>& wanted, std::unordered_set<int32_t>& scanned);
+  void ScanProcess(int32_t pid, FlatHashSet<uint32_t>& wanted);
+  void ScanForWanted(FlatHashSet<uint32_t>& wanted, std::unordered_set<int32_t>& scanned);
   bool InScannedNamespace(int32_t pid) const;
   OwnerId OwnerFor(int32_t pid, const std::string& comm, uint64_t start_time);
   std::string LabelFor(const std::string& comm) const;
@@ -78,16 +86,26 @@ class ProcOwnerDirectory : public OwnerDirectory {
   std::filesystem::path proc_root_;
   std::vector<ProcessGroup> groups_;
   int32_t self_pid_;
-  uint64_t poll_ = 0;
+  // Wraps after 2^32 polls (13 years at 0.1 s): compared modulo 2^32.
+  uint32_t poll_ = 0;
   OwnerId next_id_ = 0;
   std::unordered_map<OwnerId, OwnerRecord> owners_;
   std::unordered_map<int32_t, OwnerId> pid_owner_;
-  std::unordered_map<uint32_t, InodeEntry> inodes_;
+  // Keyed by socket inode, which is never 0, the map's empty-slot marker:
+  // sockfs numbers inodes with get_next_ino(), which skips 0 (fs/inode.c),
+  // and inet_diag reports inode 0 only for sockets without a struct socket
+  // (TIME_WAIT, NEW_SYN_RECV, orphans), which are never looked up (the
+  // aggregator maps them to kOwnerNone). A key 0 would still work: the map
+  // keeps it beside its array.
+  FlatHashMap<uint32_t, InodeEntry> inodes_;
+  static_assert(sizeof(decltype(inodes_)::Slot) == 16);
   AttributionStats stats_;
   bool scan_denied_ = false;
   std::vector<uint64_t> scan_netns_;
   bool has_read_capabilities_;
   OwnerInfo unknown_{0, "(unknown)"};
+  const std::atomic<bool>* stop_ = nullptr;
+  bool Stopping() const { return stop_ != nullptr && stop_->load(std::memory_order_relaxed); }
 };
 
 }  // namespace tcpstate

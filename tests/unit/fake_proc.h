@@ -34,9 +34,16 @@ class FakeProc {
     WriteStat(pid, comm, start_time);
   }
   void WriteStat(int pid, const std::string& comm, uint64_t start_time) {
-    std::string stat = std::to_string(pid) + " (" + comm + ") S";
+    // Appended piecewise: `to_string(pid) + " (" + ...` trips GCC 12's false
+    // -Wrestrict at -O3 (GCC bug 105329), an error with TCPSTATE_WERROR.
+    std::string stat = std::to_string(pid);
+    stat += " (";
+    stat += comm;
+    stat += ") S";
     for (int field = 4; field <= 21; ++field) stat += " 0";
-    stat += " " + std::to_string(start_time) + " 0 0\n";
+    stat += ' ';
+    stat += std::to_string(start_time);
+    stat += " 0 0\n";
     Write(std::to_string(pid) + "/stat", stat);
   }
   void AddSocketFd(int pid, int fd, uint32_t inode) {
