@@ -322,26 +322,26 @@ Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
     tls_ = std::move(*tls);
   }
 
-  const std::vector<std::string> options = {
-      "listening_ports",
-      CivetListeningPorts(web.listen_address, tls_enabled_),
-      "num_threads",
-      std::to_string(web.max_connections),
-      "request_timeout_ms",
-      std::to_string(web.request_timeout.count()),
+  const std::vector<std::pair<const char*, std::string>> settings = {
+      {"listening_ports", CivetListeningPorts(web.listen_address, tls_enabled_)},
+      {"num_threads", std::to_string(web.max_connections)},
+      {"request_timeout_ms", std::to_string(web.request_timeout.count())},
       // Keep-alive, as Prometheus uses it; the next request's headers must
       // arrive within kKeepAliveTimeout (a total, measured), so a kept
       // connection holds its thread no longer than a new one would.
-      "enable_keep_alive",
-      "yes",
-      "keep_alive_timeout_ms",
-      std::to_string(std::min(kKeepAliveTimeout, web.request_timeout).count()),
+      {"enable_keep_alive", "yes"},
+      {"keep_alive_timeout_ms",
+       std::to_string(std::min(kKeepAliveTimeout, web.request_timeout).count())},
       // Headers and body are two writes: with Nagle's algorithm, a body
       // shorter than a segment waits for the client's delayed ACK of the
       // headers (40 ms on Linux) on a kept connection.
-      "tcp_nodelay",
-      "1",
+      {"tcp_nodelay", "1"},
   };
+  std::vector<std::string> options;
+  for (const auto& [name, value] : settings) {
+    options.push_back(name);
+    options.push_back(value);
+  }
   CivetCallbacks callbacks;  // zeroed by its constructor
   callbacks.log_message = LogMessage;
   if (tls_enabled_) callbacks.init_ssl = InitSsl;
