@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "config/config_loader.h"
+#include "config/reload_failure.h"
 #include "http/http_server.h"
 #include "http/web_config.h"
 #include "metrics/build_info.h"
@@ -227,7 +228,8 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
       if (!reloaded.ok()) {
         spdlog::error("configuration reload rejected, keeping the running one: {}",
                       reloaded.error().message);
-        poller.SetReloadStatus(false);
+        poller.ReloadFailed(
+            ClassifyReloadError("config", flags.config_file.value_or(""), reloaded.error()));
         continue;
       }
       auto web_reloaded = BuildWebConfig(flags);
@@ -239,7 +241,8 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
       if (!web_reloaded.ok()) {
         spdlog::error("web configuration reload rejected, keeping the running one: {}",
                       web_reloaded.error().message);
-        poller.SetReloadStatus(false);
+        poller.ReloadFailed(ClassifyReloadError("web_config", flags.web_config_file.value_or(""),
+                                                web_reloaded.error()));
         continue;
       }
       if (reloaded->web.listen_address != listen_address) {
@@ -253,8 +256,8 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
                      "web.request_timeout changes need a restart");
       }
       spdlog::set_level(spdlog::level::from_str(reloaded->log_level));
-      poller.SetReloadStatus(true);
       poller.UpdateConfig(std::move(reloaded).value());
+      poller.ReloadSucceeded();
       continue;
     }
     spdlog::info("received {}, shutting down", strsignal(signo));

@@ -28,8 +28,9 @@ def main():
         capture_output=True, text=True, timeout=60, check=True).stdout
     emitted = set(re.findall(r"^# TYPE (tcpstate_[a-z0-9_]+) ", out, re.M))
     # Present only where the kernel has the sysctl (absent inside the fixture's
-    # netns), or only in `namespaces: {mode: all}`.
-    optional = {"tcpstate_kernel_tcp_max_orphans", "tcpstate_netns_read",
+    # netns), only in `namespaces: {mode: all}`, or only after a rejected reload.
+    optional = {"tcpstate_kernel_tcp_max_orphans", "tcpstate_config_last_reload_failure_info",
+                "tcpstate_netns_read",
                 "tcpstate_netns_over_cap", "tcpstate_netns_vanished_total",
                 "tcpstate_netns_enter_failures_total",
                 "tcpstate_netns_unreadable_processes"}

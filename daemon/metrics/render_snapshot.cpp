@@ -252,9 +252,27 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
              "Processes whose network namespace the exporter may not read.", MetricType::Gauge,
              static_cast<double>(s.netns.unreadable));
   }
+  const ConfigReloadStats& reload = s.config_reload;
   f.Single("tcpstate_config_last_reload_successful",
            "0 after a configuration reload (SIGHUP) was rejected.", MetricType::Gauge,
-           s.config_reload_ok ? 1 : 0);
+           reload.last_successful ? 1 : 0);
+  f.Single("tcpstate_config_last_reload_success_timestamp_seconds",
+           "Unix time of the latest successful configuration load (start-up or SIGHUP).",
+           MetricType::Gauge, reload.last_success_timestamp_seconds);
+  f.Start("tcpstate_config_reloads_total", "Configuration reloads (SIGHUP), by result.",
+          MetricType::Counter);
+  f.Add({{"result", "success"}}, static_cast<double>(reload.success_total));
+  f.Add({{"result", "failure"}}, static_cast<double>(reload.failure_total));
+  if (!reload.last_successful) {
+    f.Start("tcpstate_config_last_reload_failure_info",
+            "Why the latest configuration reload was rejected; present only while it "
+            "was. file: config or web_config; reason: unreadable, yaml_syntax or invalid; "
+            "key: the offending key path, for invalid.",
+            MetricType::Gauge);
+    Labels labels{{"file", reload.failure_file}, {"reason", reload.failure_reason}};
+    if (!reload.failure_key.empty()) labels.push_back({"key", reload.failure_key});
+    f.Add(std::move(labels), 1);
+  }
 }
 
 }  // namespace

@@ -69,6 +69,7 @@ Poller::Poller(Config config, std::unique_ptr<TransportFactory> transports,
   if (config_.processes.enabled) owners_ = MakeOwnerDirectory();
   for (const char* reason : kNetlinkReasons) self_.netlink_errors[reason] = 0;
   self_.attribution_enabled = config_.processes.enabled;
+  reload_.last_success_timestamp_seconds = UnixSeconds();  // the start-up load
   char link[64];
   const ssize_t n = ::readlink("/proc/thread-self/ns/net", link, sizeof(link));
   if (n > 0) ParseNetnsLink(std::string_view(link, static_cast<size_t>(n)), &own_netns_);
@@ -97,7 +98,34 @@ void Poller::UpdateConfig(Config config) {
   pending_config_ = std::move(config);
 }
 
-void Poller::SetReloadStatus(bool ok) { reload_ok_ = ok; }
+void Poller::ReloadSucceeded() { RecordReload(nullptr); }
+
+void Poller::ReloadFailed(const ReloadFailure& failure) { RecordReload(&failure); }
+
+void Poller::RecordReload(const ReloadFailure* failure) {
+  std::lock_guard lock(publish_mutex_);
+  reload_.last_successful = failure == nullptr;
+  if (failure) {
+    ++reload_.failure_total;
+    reload_.failure_file = failure->file;
+    reload_.failure_reason = failure->reason;
+    reload_.failure_key = failure->key;
+  } else {
+    ++reload_.success_total;
+    reload_.last_success_timestamp_seconds = UnixSeconds();
+    reload_.failure_file.clear();
+    reload_.failure_reason.clear();
+    reload_.failure_key.clear();
+  }
+  // Before the first poll there is nothing to republish: it will carry this.
+  if (published_) PublishLocked(std::make_shared<Snapshot>(*published_));
+}
+
+void Poller::PublishLocked(std::shared_ptr<Snapshot> snapshot) {
+  snapshot->self.config_reload = reload_;
+  output_.Publish(std::make_shared<const SnapshotCollectable::Families>(RenderSnapshot(*snapshot)));
+  published_ = std::move(snapshot);
+}
 
 void Poller::ApplyPendingConfig() {
   std::optional<Config> next;
@@ -369,7 +397,6 @@ bool Poller::PollOnce() {
 
   self_.poll_duration_seconds = SecondsSince(start);
   self_.last_poll_success = ok;
-  self_.config_reload_ok = reload_ok_;
   if (ok) {
     ++self_.polls_success;
     self_.poll_sockets = sockets;
@@ -378,15 +405,18 @@ bool Poller::PollOnce() {
   } else {
     ++self_.polls_failure;
   }
-  Snapshot snapshot;
-  snapshot.self = self_;
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->self = self_;
   // A namespace not read this poll (vanished, or not enterable) publishes
   // nothing rather than stale series.
   for (const auto& visit : visits) {
-    if (!visit.skipped) snapshot.targets.push_back(visit.target->data);
+    if (!visit.skipped) snapshot->targets.push_back(visit.target->data);
   }
   SetActivity("publishing the snapshot");
-  output_.Publish(std::make_shared<const SnapshotCollectable::Families>(RenderSnapshot(snapshot)));
+  {
+    std::lock_guard lock(publish_mutex_);
+    PublishLocked(std::move(snapshot));
+  }
   SetActivity("waiting for the next poll");
   spdlog::debug("poll {} in {:.3f}s: {} sockets in {} namespaces", ok ? "ok" : "failed",
                 self_.poll_duration_seconds, sockets, read);

@@ -15,6 +15,7 @@
 
 #include "aggregate/close_wait_tracker.h"
 #include "config/config.h"
+#include "config/reload_failure.h"
 #include "metrics/snapshot_collectable.h"
 #include "netlink/netlink_transport.h"
 #include "netlink/tcp_table_reader.h"
@@ -40,7 +41,10 @@ class Poller {
 
   // Takes effect at the next poll (thread-safe).
   void UpdateConfig(Config config);
-  void SetReloadStatus(bool ok);
+  // The outcome of a reload (thread-safe): republishes the latest snapshot
+  // with it at once, rather than at the next poll.
+  void ReloadSucceeded();
+  void ReloadFailed(const ReloadFailure& failure);
 
   // Unix time of the latest successful poll, 0 before; safe from any thread.
   double last_success_unix() const { return last_success_unix_.load(); }
@@ -67,6 +71,9 @@ class Poller {
   bool ReadSockets(std::vector<Visit>& visits);
   void SetActivity(std::string what);
   std::unique_ptr<ProcOwnerDirectory> MakeOwnerDirectory();
+  // Publishes `snapshot` with the current reload status; publish_mutex_ held.
+  void PublishLocked(std::shared_ptr<Snapshot> snapshot);
+  void RecordReload(const ReloadFailure* failure);
 
   Config config_;
   std::unique_ptr<TransportFactory> transports_;
@@ -84,7 +91,11 @@ class Poller {
 
   std::mutex pending_mutex_;
   std::optional<Config> pending_config_;
-  std::atomic<bool> reload_ok_{true};
+  // Both the poll thread and a reload publish: under publish_mutex_, so a
+  // snapshot never goes out with an older reload status than the last one.
+  std::mutex publish_mutex_;
+  ConfigReloadStats reload_;                   // guarded by publish_mutex_
+  std::shared_ptr<const Snapshot> published_;  // guarded by publish_mutex_
   std::atomic<double> last_success_unix_{0};
   mutable std::mutex activity_mutex_;
   std::string activity_ = "starting";

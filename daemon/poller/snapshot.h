@@ -39,6 +39,18 @@ struct NetnsStats {
   uint64_t unreadable = 0;            // processes whose namespace we may not see
 };
 
+// SIGHUP reloads. Published at once when a reload ends, not at the next poll.
+struct ConfigReloadStats {
+  bool last_successful = true;
+  double last_success_timestamp_seconds = 0;  // start-up load, then each applied reload
+  uint64_t success_total = 0;
+  uint64_t failure_total = 0;
+  // Why the latest reload failed (config/reload_failure.h); empty after a success.
+  std::string failure_file;
+  std::string failure_reason;
+  std::string failure_key;
+};
+
 struct SelfStats {
   uint64_t polls_success = 0;
   uint64_t polls_failure = 0;
@@ -53,7 +65,7 @@ struct SelfStats {
   AttributionStats attribution;
   uint64_t owner_cache_sockets = 0;    // entries of the socket owner cache
   uint64_t close_wait_tracked = 0;     // CLOSE_WAIT sockets followed for their age
-  bool config_reload_ok = true;
+  ConfigReloadStats config_reload;
   NetnsStats netns;
 };
 

@@ -19,7 +19,8 @@ EXPECTED = os.path.join(FIXTURE, "expected.prom")
 
 # Samples whose value depends on timing, not on the input.
 VOLATILE = re.compile(r"^(tcpstate_poll_duration_seconds|tcpstate_source_duration_seconds"
-                      r"|tcpstate_last_poll_success_timestamp_seconds)(\{[^}]*\})? .*$")
+                      r"|tcpstate_last_poll_success_timestamp_seconds"
+                      r"|tcpstate_config_last_reload_success_timestamp_seconds)(\{[^}]*\})? .*$")
 BUILD_INFO = re.compile(r"^tcpstate_build_info\{.*\} 1$")
 
 

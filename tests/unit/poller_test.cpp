@@ -150,12 +150,39 @@ TEST_F(PollerTest, ReloadedConfigAppliesAtNextPoll) {
   Config next = config;
   next.processes.enabled = false;
   poller.UpdateConfig(next);
-  poller.SetReloadStatus(true);
+  poller.ReloadSucceeded();
   ASSERT_TRUE(poller.PollOnce());
   EXPECT_TRUE(std::isnan(Value(out, "tcpstate_process_sockets")));
-  poller.SetReloadStatus(false);
+  poller.ReloadFailed({"config", "invalid", "poll.interval"});
   ASSERT_TRUE(poller.PollOnce());
   EXPECT_EQ(Value(out, "tcpstate_config_last_reload_successful"), 0);
+}
+
+// A reload's outcome is published at once, with the latest poll's data, not
+// at the next poll.
+TEST_F(PollerTest, ReloadOutcomeIsPublishedAtOnce) {
+  auto factory = std::make_unique<ScriptedFactory>(CloseWaitTable(1));
+  Poller poller(config, std::move(factory), out);
+  poller.ReloadFailed({"config", "yaml_syntax", ""});  // before any poll: nothing to publish
+  ASSERT_TRUE(poller.PollOnce());
+  EXPECT_EQ(Value(out, "tcpstate_config_last_reload_successful"), 0);
+  const double started = Value(out, "tcpstate_config_last_reload_success_timestamp_seconds");
+  EXPECT_GT(started, 0);
+
+  poller.ReloadFailed({"config", "invalid", "poll.interval"});
+  EXPECT_EQ(Value(out, "tcpstate_config_last_reload_successful"), 0);
+  EXPECT_EQ(Value(out, "tcpstate_config_reloads_total", {{"result", "failure"}}), 2);
+  EXPECT_EQ(Value(out, "tcpstate_config_last_reload_failure_info",
+                  {{"file", "config"}, {"reason", "invalid"}, {"key", "poll.interval"}}),
+            1);
+  EXPECT_FALSE(std::isnan(Value(out, "tcpstate_process_sockets")));  // the poll's data stays
+
+  poller.ReloadSucceeded();
+  EXPECT_EQ(Value(out, "tcpstate_config_last_reload_successful"), 1);
+  EXPECT_EQ(Value(out, "tcpstate_config_reloads_total", {{"result", "success"}}), 1);
+  EXPECT_TRUE(std::isnan(Value(out, "tcpstate_config_last_reload_failure_info")));
+  EXPECT_GE(Value(out, "tcpstate_config_last_reload_success_timestamp_seconds"), started);
+  EXPECT_FALSE(std::isnan(Value(out, "tcpstate_process_sockets")));
 }
 
 }  // namespace
