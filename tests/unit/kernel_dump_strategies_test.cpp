@@ -48,22 +48,28 @@ bool BringUpLoopback() {
   return ::ioctl(fd.get(), SIOCSIFFLAGS, &ifr) == 0;
 }
 
-// A listener on loopback; returns its port.
-int Listen(int family, std::vector<UniqueFd>& keep) {
-  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_storage ss{};
-  socklen_t len = 0;
+// The loopback address of `family` with `port` (0: any).
+socklen_t Loopback(int family, int port, sockaddr_storage& ss) {
+  ss = {};
   if (family == AF_INET) {
     auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
     sin->sin_family = AF_INET;
     sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    len = sizeof(*sin);
-  } else {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_addr = in6addr_loopback;
-    len = sizeof(*sin6);
+    sin->sin_port = htons(static_cast<uint16_t>(port));
+    return sizeof(*sin);
   }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_addr = in6addr_loopback;
+  sin6->sin6_port = htons(static_cast<uint16_t>(port));
+  return sizeof(*sin6);
+}
+
+// A listener on loopback; returns its port.
+int Listen(int family, std::vector<UniqueFd>& keep) {
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_storage ss;
+  socklen_t len = Loopback(family, 0, ss);
   if (fd.get() < 0 || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
       ::listen(fd.get(), 64) != 0 ||
       ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
@@ -78,23 +84,11 @@ int Listen(int family, std::vector<UniqueFd>& keep) {
 // Connects to the listener and accepts: returns {client, server}.
 std::pair<UniqueFd, UniqueFd> Connect(int family, int listener, int port) {
   UniqueFd client(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (family == AF_INET) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin->sin_port = htons(static_cast<uint16_t>(port));
-    len = sizeof(*sin);
-  } else {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_addr = in6addr_loopback;
-    sin6->sin6_port = htons(static_cast<uint16_t>(port));
-    len = sizeof(*sin6);
-  }
-  if (client.get() < 0 || ::connect(client.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
+  sockaddr_storage ss;
+  const socklen_t len = Loopback(family, port, ss);
+  if (client.get() < 0 || ::connect(client.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     return {};
+  }
   UniqueFd server(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
   return {std::move(client), std::move(server)};
 }
