@@ -378,16 +378,22 @@ const Population& OwnedPopulation(int thousands) {
   return *slot;
 }
 
-// Lookup() hits only: the cost of one cached socket's attribution.
-void BM_OwnerCacheLookup(benchmark::State& state) {
-  const auto& pop = OwnedPopulation(static_cast<int>(state.range(0)));
-  FakeProc proc(pop);
-  ProcOwnerDirectory owners(proc.root(), {});
+// One cold poll that caches the owner of every owned socket; returns their inodes.
+std::vector<uint32_t> CacheEveryOwner(ProcOwnerDirectory& owners, const auto& pop) {
   std::vector<uint32_t> inodes;
   for (const auto& r : pop.other) inodes.push_back(r.inode);
   owners.BeginPoll();
   owners.Resolve(inodes);
   owners.EndPoll();
+  return inodes;
+}
+
+// Lookup() hits only: the cost of one cached socket's attribution.
+void BM_OwnerCacheLookup(benchmark::State& state) {
+  const auto& pop = OwnedPopulation(static_cast<int>(state.range(0)));
+  FakeProc proc(pop);
+  ProcOwnerDirectory owners(proc.root(), {});
+  const std::vector<uint32_t> inodes = CacheEveryOwner(owners, pop);
   owners.BeginPoll();
   uint64_t found = 0;
   for (auto _ : state) {
@@ -405,11 +411,7 @@ void BM_OwnerCacheWarmPoll(benchmark::State& state) {
   const auto& pop = OwnedPopulation(static_cast<int>(state.range(0)));
   FakeProc proc(pop);
   ProcOwnerDirectory owners(proc.root(), {});
-  std::vector<uint32_t> inodes;
-  for (const auto& r : pop.other) inodes.push_back(r.inode);
-  owners.BeginPoll();
-  owners.Resolve(inodes);
-  owners.EndPoll();
+  const std::vector<uint32_t> inodes = CacheEveryOwner(owners, pop);
   uint64_t found = 0;
   for (auto _ : state) {
     owners.BeginPoll();
