@@ -341,11 +341,21 @@ def main():
                     log(f"{name}: pid {holders[-1].pid}, uid "
                         f"{proc_status(holders[-1].pid)['Uid'].split()[0]}, {n_e} established, "
                         f"{n_c} close_wait")
-                ss = counts(ss_sockets(ns))
                 n_e = sum(e for e, _ in population.values())
                 n_c = sum(c for _, c in population.values())
                 want = {"listen": 2, "established": 2 * n_e, "close_wait": n_c, "fin_wait2": n_c}
-                assert ss == want, f"population in ss -tan {ss}, want {want}"
+                # The server's FINs may still await their ACK (FIN_WAIT1) for a moment.
+                settled = {}
+
+                def population_settled():
+                    settled["ss"] = counts(ss_sockets(ns))
+                    return settled["ss"] == want
+
+                try:
+                    wait_for(population_settled, 10, "population settled")
+                except AssertionError:
+                    pass
+                assert settled["ss"] == want, f"population in ss -tan {settled['ss']}, want {want}"
                 check_once(ns, exporter, config, promtool, population)
                 check_serve(ns, exporter, config, promtool, population, tmp)
             finally:
