@@ -64,7 +64,12 @@ if [ ${#kustomize[@]} -eq 0 ] && command -v kustomize >/dev/null 2>&1; then
     kv=$(kustomize version 2>/dev/null | grep -o 'v[0-9][0-9]*' | head -1 | tr -d v)
     if [ -n "$kv" ] && [ "$kv" -ge 4 ]; then kustomize=(kustomize build); fi
 fi
-[ ${#kustomize[@]} -gt 0 ] || die "no kustomize v4 or newer: need kubectl >= 1.21 (kubectl kustomize) or a kustomize binary on PATH"
+if [ ${#kustomize[@]} -eq 0 ]; then
+    # Not a Debian 12 package (its kubernetes-client is 1.20, with kustomize v2): skipped, and
+    # ctest reports it as such, rather than failing on a machine without one.
+    printf 'validate.sh: SKIPPED: no kustomize v4 or newer: need kubectl >= 1.21 (kubectl kustomize) or a kustomize binary on PATH\n' >&2
+    exit 77
+fi
 printf 'tools: node %s, npm %s, %s (kustomize v%s), %s\n' "$(node --version)" "$(npm --version 2>/dev/null)" \
     "${kustomize[*]}" "$kv" "$(promtool --version 2>&1 | head -1)"
 
