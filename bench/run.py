@@ -46,6 +46,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from netns_util import parse_exposition, value as metric  # noqa: E402
 BUILD = os.path.join(ROOT, "build-bench")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CLONE_NEWNET = 0x40000000
@@ -88,6 +90,8 @@ TOPUP_WAIT = 10.0  # s to wait for the top-up
 TOPUP_FRACTION = 0.98
 
 TARGETS_POPULATION = "500k"
+ATTR_CONFIG = "processes:\n  enabled: true\n"
+NOATTR_CONFIG = "processes:\n  enabled: false\n"
 
 
 # ---------------------------------------------------------------------------
@@ -127,28 +131,6 @@ def ratio(a, b):
 def read(path):
     with open(path) as f:
         return f.read()
-
-
-def parse_exposition(text):
-    """{(name, frozenset(labels)): value} plus a list of sample names."""
-    samples = {}
-    line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$')
-    label_re = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = line_re.match(line)
-        if not m:
-            continue
-        labels = frozenset(label_re.findall(m.group(3) or ""))
-        samples[(m.group(1), labels)] = float(m.group(4))
-    return samples
-
-
-def metric(samples, name, **labels):
-    want = set(labels.items())
-    found = [v for (n, l), v in samples.items() if n == name and want <= set(l)]
-    return sum(found) if found else None
 
 
 def series_count(text):
@@ -508,6 +490,10 @@ class Bench:
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, timeout=900)
         rows = []
         for b in json.load(open(out))["benchmarks"]:
+            # An errored benchmark exits 0 and has no aggregates: do not let
+            # its row vanish from the report.
+            if b.get("error_occurred"):
+                raise RuntimeError(f"bench_micro {b['name']}: {b.get('error_message')}")
             if b.get("aggregate_name") != "median":
                 continue
             name = b["run_name"]
@@ -558,6 +544,10 @@ class Bench:
         with open(path, "w") as f:
             f.write(text)
         return path
+
+    def side_by_side_configs(self):
+        return {"noattr": self.write_config("noattr.yml", NOATTR_CONFIG),
+                "attr": self.write_config("attr.yml", ATTR_CONFIG)}
 
     class Paused:
         """Runs a block with twgen paused (SIGSTOP of its process group).
@@ -693,9 +683,9 @@ class Bench:
                         body, wall = http_get(node_url)
                         cpu1 = proc_cpu_ns(node_pid)
                     s = parse_exposition(body)
-                    states = sum(v for (n, l), v in s.items()
+                    states = sum(v for n, l, v in s
                                  if n == "node_tcp_connection_states"
-                                 and not any(k == "state" and "queued" in val for k, val in l))
+                                 and "queued" not in l.get("state", ""))
                     runs["node_exporter"].append({
                         "m": None, "wall": wall, "cpu": (cpu1 - cpu0) / 1e9,
                         "inner": metric(s, "node_scrape_collector_duration_seconds",
@@ -726,11 +716,11 @@ class Bench:
             runs["node_exporter_rss_kb"] = proc_status_kb(node_pid, "VmHWM")
         return runs
 
-    def warm(self, ns, twgen, tw_target, polls, config_text, label):
+    def warm(self, ns, twgen, tw_target, polls, label):
         """A long-running exporter with attribution: its polls 2..polls+1,
         each with twgen paused from just before the poll until it ended."""
         port = EXPORTER_PORT
-        config = self.write_config(f"warm-{label}.yml", config_text + (
+        config = self.write_config(f"warm-{label}.yml", ATTR_CONFIG + (
             f"web:\n  listen_address: 127.0.0.1:{port}\npoll:\n  interval: {WARM_INTERVAL}s\n"))
         url = f"http://127.0.0.1:{port}/metrics"
         argv = [self.bin["tcpstate_exporter"], "--config", config, "--log.level", "warn"]
@@ -859,7 +849,7 @@ class Bench:
         port = EXPORTER_PORT + (1 if attribution else 3)
         config = self.write_config(
             f"serve-default-{attribution}.yml", f"web:\n  listen_address: 127.0.0.1:{port}\n" +
-            ("" if attribution else "processes:\n  enabled: false\n"))
+            ("" if attribution else NOATTR_CONFIG))
         url = f"http://127.0.0.1:{port}/metrics"
         argv = [self.bin["tcpstate_exporter"], "--config", config, "--log.level", "warn"]
         p = ns.spawn(argv, stdout=subprocess.DEVNULL,
@@ -916,8 +906,7 @@ class Bench:
         reps = self.args.reps
         log(f"population {label}: {spec}")
         busy_before = wait_idle(self.args.wait_idle)
-        configs = {"noattr": self.write_config("noattr.yml", "processes:\n  enabled: false\n"),
-                   "attr": self.write_config("attr.yml", "processes:\n  enabled: true\n")}
+        configs = self.side_by_side_configs()
         res = {"spec": spec, "busy_before": busy_before}
         with Namespace(label) as ns:
             sp, counts, sp_argv = self.start_sockpop(ns, spec)
@@ -937,7 +926,7 @@ class Bench:
             res["runs"] = self.side_by_side(ns, tw, target, reps, node_url, configs)
             ns.stop(self.node_proc)
             log(f"  warm attribution: {reps} polls of a long-running exporter")
-            res["warm"] = self.warm(ns, tw, target, reps, "processes:\n  enabled: true\n", label)
+            res["warm"] = self.warm(ns, tw, target, reps, label)
             if label == TARGETS_POPULATION and "profile" in self.args.scenarios:
                 log("  perf profiles")
                 res["profile"] = self.profile(ns, tw, target, configs)
@@ -958,15 +947,14 @@ class Bench:
         reps = self.args.reps
         log(f"scenario procs200: {spec}")
         busy_before = wait_idle(self.args.wait_idle)
-        configs = {"noattr": self.write_config("noattr.yml", "processes:\n  enabled: false\n"),
-                   "attr": self.write_config("attr.yml", "processes:\n  enabled: true\n")}
+        configs = self.side_by_side_configs()
         res = {"spec": spec, "busy_before": busy_before}
         with Namespace("procs") as ns:
             sp, counts, sp_argv = self.start_sockpop(ns, spec)
             res["sockpop"] = counts
             res["expected"] = sum(counts.values())
             res["runs"] = self.side_by_side(ns, None, 0, reps, None, configs, with_node=False)
-            res["warm"] = self.warm(ns, None, 0, reps, "processes:\n  enabled: true\n", "procs")
+            res["warm"] = self.warm(ns, None, 0, reps, "procs")
             res["command"] = shlex.join([self.rel(a) for a in sp_argv])
         return res
 

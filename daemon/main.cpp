@@ -6,12 +6,11 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <iostream>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -188,7 +187,7 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
   auto collectable = std::make_shared<SnapshotCollectable>();
   Poller poller(initial, MakeTransports(flags), *collectable);
   const auto interval = initial.poll.interval;
-  HttpServer server({collectable}, [&poller, interval] {
+  HttpServer server(collectable, [&poller, interval] {
     const double last = poller.last_success_unix();
     const double now = std::chrono::duration<double>(
                            std::chrono::system_clock::now().time_since_epoch())
@@ -204,16 +203,13 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
                GetBuildInfo().version, initial.web.listen_address,
                initial.poll.interval.count());
 
-  // poll_done lets shutdown wait for the poll thread with a deadline
-  // (std::jthread can only join, without one).
-  std::mutex poll_mutex;
-  std::condition_variable poll_finished;
-  bool poll_done = false;
+  // Lets shutdown wait for the poll thread with a deadline (std::jthread can
+  // only join, without one).
+  std::promise<void> poll_done;
+  const std::future<void> poll_finished = poll_done.get_future();
   std::jthread polling([&](std::stop_token stop) {
     poller.Run(stop);
-    std::lock_guard lock(poll_mutex);
-    poll_done = true;
-    poll_finished.notify_all();
+    poll_done.set_value();
   });
   std::string listen_address = initial.web.listen_address;
   for (;;) {
@@ -268,8 +264,7 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
   const auto deadline = std::chrono::steady_clock::now() + kPollStopTimeout;
   polling.request_stop();
   server.Stop();
-  std::unique_lock lock(poll_mutex);
-  if (!poll_finished.wait_until(lock, deadline, [&] { return poll_done; })) {
+  if (poll_finished.wait_until(deadline) == std::future_status::timeout) {
     // The poll thread is blocked in a read that will not return: leave
     // without joining it (std::jthread's destructor would wait for ever) and
     // without destructors (it still uses the poller). Nothing else is left
@@ -280,7 +275,6 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
     std::fflush(nullptr);
     std::_Exit(kExitOk);
   }
-  lock.unlock();
   polling.join();
   spdlog::info("stopped");
   return kExitOk;

@@ -1,6 +1,6 @@
-// Memory of process attribution, in bytes of RSS per socket (docs/benchmarks.md,
-// issue 6). Builds a fake /proc (tmpfs) whose processes hold `sockets` socket
-// fds, then measures, against the RSS before:
+// Memory of process attribution, in bytes of RSS per socket (run by hand:
+// bench/run.sh does not run it). Builds a fake /proc (tmpfs) whose processes
+// hold `sockets` socket fds, then measures, against the RSS before:
 //   cache      ProcOwnerDirectory alone: Resolve() every inode, EndPoll();
 //              RSS with the cache filled (live = after malloc_trim) and the
 //              peak (VmHWM) while resolving

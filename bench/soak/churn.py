@@ -12,30 +12,21 @@ dies (PR_SET_PDEATHSIG). Standard library only.
       kept open --leak-min..--leak-max seconds (CLOSE_WAIT owned by soak-conn,
       new inet_diag cookies all the time).
 
-  churn.py procs  --port P --rate R ...   comm "soak-forker"
-      Forks R children a second (at most --max-children alive). Each child
-      renames itself "soakp-NNN" (NNN random below --names, so process labels
-      come and go and exceed processes.max_distinct), connects to the
-      forker's listener on 127.0.0.1:P and holds the socket 0..--hold-ms ms.
-      The forker accepts and closes at once, so the child's socket is
-      ESTABLISHED, then CLOSE_WAIT, owned by a process that exits soon.
-      soak.py uses bench/soak/procchurn.cpp (same behaviour) instead when it
-      can compile it: Python's fork is too slow for 100+/s on a busy machine.
-
   churn.py listen --every S --batch K --life L ...   comm "soak-listen"
       Every S seconds opens K listeners on random ports in --port-low..
       --port-high (outside the ephemeral range, so they become port labels)
       with one connection to each (both ends held), and closes those older
       than L seconds: about K*L/S listening ports alive, thousands of
       distinct ports over a long run (ports.max_distinct must fold them).
+
+The process churn is bench/soak/procchurn.cpp (soak_procchurn): Python's fork
+is too slow for 100+ forks a second on a loaded machine.
 """
 
 import argparse
 import ctypes
-import errno
 import os
 import random
-import select
 import signal
 import socket
 import sys
@@ -162,88 +153,6 @@ def mode_conn(a):
     return 0
 
 
-def mode_procs(a):
-    setup("soak-forker")
-    lst = listener(socket.AF_INET, "127.0.0.1", a.port)
-    lst.setblocking(False)
-    status = Status(a.status)
-    deadline = time.monotonic() + a.seconds
-    pacer = Pacer(a.rate)
-    rng = random.Random(a.seed)
-    forked = failed = fork_errors = throttled = accepted = 0
-    live = 0
-    while not _stop and time.monotonic() < deadline:
-        while live > 0:
-            try:
-                pid, st = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                live = 0
-                break
-            if pid == 0:
-                break
-            live -= 1
-            if not (os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0):
-                failed += 1
-        for _ in range(pacer.due()):
-            if live >= a.max_children:
-                throttled += 1
-                continue
-            name = f"soakp-{rng.randrange(a.names):03d}"
-            hold = rng.uniform(0, a.hold_ms / 1000.0)
-            try:
-                pid = os.fork()
-            except OSError:
-                fork_errors += 1
-                continue
-            if pid == 0:
-                code = 3
-                try:
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                    signal.signal(signal.SIGINT, signal.SIG_DFL)
-                    lst.close()
-                    set_comm(name)
-                    c = socket.create_connection(("127.0.0.1", a.port), timeout=2)
-                    time.sleep(hold)
-                    c.close()
-                    code = 0
-                finally:
-                    os._exit(code)
-            forked += 1
-            live += 1
-        while True:  # accept and close at once: the child's end -> CLOSE_WAIT
-            try:
-                s, _ = lst.accept()
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE):
-                    break
-                raise
-            s.close()
-            accepted += 1
-        status.write(forked=forked, failed=failed, fork_errors=fork_errors,
-                     throttled=throttled, accepted=accepted, live=live)
-        try:
-            select.select([lst], [], [], max(0.0, min(0.02, pacer.next - time.monotonic())))
-        except InterruptedError:
-            pass
-    end = time.monotonic() + 10
-    while live > 0 and time.monotonic() < end:
-        try:
-            pid, st = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            time.sleep(0.01)
-            continue
-        live -= 1
-        if not (os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0):
-            failed += 1
-    status.write(force=True, forked=forked, failed=failed, fork_errors=fork_errors,
-                 throttled=throttled, accepted=accepted, live=live)
-    return 0
-
-
 def mode_listen(a):
     setup("soak-listen")
     status = Status(a.status)
@@ -300,13 +209,6 @@ def main():
     c.add_argument("--leak-min", type=float, default=5)
     c.add_argument("--leak-max", type=float, default=40)
 
-    pr = sub.add_parser("procs", parents=[common])
-    pr.add_argument("--port", type=int, required=True)
-    pr.add_argument("--rate", type=float, default=100)
-    pr.add_argument("--names", type=int, default=400)
-    pr.add_argument("--hold-ms", type=int, default=500)
-    pr.add_argument("--max-children", type=int, default=300)
-
     li = sub.add_parser("listen", parents=[common])
     li.add_argument("--every", type=float, default=5)
     li.add_argument("--batch", type=int, default=10)
@@ -315,7 +217,7 @@ def main():
     li.add_argument("--port-high", type=int, default=19999)
 
     a = p.parse_args()
-    return {"conn": mode_conn, "procs": mode_procs, "listen": mode_listen}[a.mode](a)
+    return {"conn": mode_conn, "listen": mode_listen}[a.mode](a)
 
 
 if __name__ == "__main__":

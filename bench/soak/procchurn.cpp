@@ -12,8 +12,8 @@
 // Writes "forked=N failed=N fork_errors=N throttled=N accepted=N live=N" to
 // STATUS_FILE about once a second (tmp file + rename). Stops on SIGTERM or
 // SIGINT, at SECONDS, or when its parent dies (PR_SET_PDEATHSIG).
-// The Python fallback in churn.py does the same, but Python's fork is too
-// slow for 100+ forks a second on a loaded machine.
+// C++, not churn.py: Python's fork is too slow for 100+ forks a second on a
+// loaded machine. Built by bench/CMakeLists.txt into <build>/bench/soak/.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>

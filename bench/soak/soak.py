@@ -15,8 +15,8 @@ process it starts lives there:
   * socket churn (churn.py conn): connections opened and closed all the time,
     so TIME_WAIT sockets and new inodes and cookies never stop appearing;
     some server ends stay in CLOSE_WAIT for 5-40 s;
-  * process churn (procchurn.cpp, compiled on the fly; churn.py procs as a
-    fallback): short-lived processes with a socket each, named
+  * process churn (soak_procchurn, built from procchurn.cpp next to
+    sockpop): short-lived processes with a socket each, named
     soakp-000..soakp-399, about 100 alive at a time, so process labels come
     and go beyond processes.max_distinct;
   * port churn (churn.py listen): listening ports on random numbers that
@@ -66,6 +66,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CHURN = os.path.join(HERE, "churn.py")
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+from netns_util import parse_exposition, value as metric  # noqa: E402
 
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
@@ -76,9 +78,6 @@ _libc = ctypes.CDLL(None, use_errno=True)
 FDS_FLOOR = 4
 SPECIAL_PROCESSES = {"(none)", "(unknown)", "(other)"}
 SPECIAL_PORTS = {"other", "ephemeral"}
-
-LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 _stop_signal = None
 
@@ -261,24 +260,6 @@ def scrape(port, path="/metrics", timeout=10):
     return status, body.decode("utf-8", "replace"), time.monotonic() - start
 
 
-def parse_exposition(text):
-    samples = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = LINE.match(line)
-        if not m:
-            raise ValueError(f"unparseable exposition line: {line[:200]!r}")
-        samples.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))))
-    return samples
-
-
-def metric(samples, name, **labels):
-    found = [v for n, l, v in samples
-             if n == name and all(l.get(k) == w for k, w in labels.items())]
-    return sum(found) if found else None
-
-
 def read_helper_status(path):
     try:
         with open(path) as f:
@@ -336,7 +317,8 @@ def sample(t, pid, port, helper_status, prev_cpu):
         row["scrape_ms"] = round(seconds * 1000, 2)
         row["scrape_bytes"] = len(body.encode())
         s = parse_exposition(body) if status == 200 else []
-    except (OSError, http.client.HTTPException, ValueError) as e:
+    # AssertionError: parse_exposition's unparseable line.
+    except (OSError, http.client.HTTPException, ValueError, AssertionError) as e:
         row["scrape_ok"] = 0
         row["scrape_error"] = str(e)
         s = []
@@ -352,10 +334,10 @@ def sample(t, pid, port, helper_status, prev_cpu):
         row["poll_sockets"] = metric(s, "tcpstate_poll_sockets")
         for state in ("established", "close_wait", "time_wait", "listen"):
             row[f"sockets_{state}"] = metric(s, "tcpstate_sockets", state=state)
-        row["process_labels"] = len({l.get("process") for n, l, _ in s
-                                     if n == "tcpstate_process_sockets"})
-        row["port_labels"] = len({l.get("port") for n, l, _ in s
-                                  if n == "tcpstate_port_sockets"})
+        process_values = {l.get("process") for n, l, _ in s if n == "tcpstate_process_sockets"}
+        port_values = {l.get("port") for n, l, _ in s if n == "tcpstate_port_sockets"}
+        row["process_labels"] = len(process_values)
+        row["port_labels"] = len(port_values)
         row["folded_process"] = metric(s, "tcpstate_folded_series", cap="process")
         row["folded_port"] = metric(s, "tcpstate_folded_series", cap="port")
         row["close_wait_series"] = sum(1 for n, _, _ in s if n == "tcpstate_close_wait_sockets")
@@ -370,9 +352,8 @@ def sample(t, pid, port, helper_status, prev_cpu):
         row["netlink_errors"] = metric(s, "tcpstate_netlink_errors_total") or 0
         row["owner_cache_entries"] = metric(s, "tcpstate_process_attribution_cached_sockets")
         row["close_wait_tracked"] = metric(s, "tcpstate_close_wait_tracked_sockets")
-        row["_process_values"] = {l.get("process") for n, l, _ in s
-                                  if n == "tcpstate_process_sockets"}
-        row["_port_values"] = {l.get("port") for n, l, _ in s if n == "tcpstate_port_sockets"}
+        row["_process_values"] = process_values
+        row["_port_values"] = port_values
     conn = helper_status.get("conn", {})
     procs = helper_status.get("procs", {})
     listen = helper_status.get("listen", {})
@@ -552,28 +533,6 @@ def _int(v):
 # ---------------------------------------------------------------------------
 # Main
 
-def find_procchurn(a, tmp):
-    """The process churn generator: bench/soak/procchurn.cpp, prebuilt in the
-    exporter's build directory if a build added it, else compiled here (a
-    second with c++), else None: churn.py's Python forker, which manages far
-    fewer forks a second on a loaded machine."""
-    prebuilt = os.path.join(os.path.dirname(a.exporter), "bench", "soak", "soak_procchurn")
-    if os.access(prebuilt, os.X_OK):
-        return prebuilt
-    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
-    if cxx:
-        out = os.path.join(tmp, "soak_procchurn")
-        built = subprocess.run([cxx, "-std=c++20", "-O2", "-Wall", "-Wextra", "-o", out,
-                                os.path.join(HERE, "procchurn.cpp")],
-                               capture_output=True, text=True, timeout=300)
-        if built.returncode == 0:
-            return out
-        print(f"soak: compiling procchurn.cpp failed:\n{built.stderr}", file=sys.stderr)
-    print("soak: WARNING: no C++ compiler: process churn uses the slower Python forker",
-          file=sys.stderr)
-    return None
-
-
 def apply_defaults(a):
     if a.sample_every is None:
         a.sample_every = 10.0 if a.duration >= 600 else 5.0
@@ -633,6 +592,8 @@ def main():
     p.add_argument("--exporter", default=os.path.join(REPO, "build", "tcpstate_exporter"))
     p.add_argument("--sockpop", default=None,
                    help="default: bench/sockpop/sockpop of the exporter's build directory")
+    p.add_argument("--procchurn", default=None,
+                   help="default: bench/soak/soak_procchurn of the exporter's build directory")
     p.add_argument("--poll-interval", type=parse_duration, default=1.0)
     p.add_argument("--sample-every", type=parse_duration, default=None,
                    help="default 10s (5s for runs under 10 minutes)")
@@ -676,12 +637,17 @@ def main():
         print("soak: needs root (network namespace, /proc of other processes)", file=sys.stderr)
         return 2
     a.exporter = os.path.abspath(a.exporter)
+    build = os.path.dirname(a.exporter)
     if a.sockpop is None:
-        a.sockpop = os.path.join(os.path.dirname(a.exporter), "bench", "sockpop", "sockpop")
-    for path, what in ((a.exporter, "exporter"), (a.sockpop, "sockpop")):
+        a.sockpop = os.path.join(build, "bench", "sockpop", "sockpop")
+    if a.procchurn is None:
+        a.procchurn = os.path.join(build, "bench", "soak", "soak_procchurn")
+    for path, what in ((a.exporter, "exporter"), (a.sockpop, "sockpop"),
+                       (a.procchurn, "soak_procchurn")):
         if not os.access(path, os.X_OK):
             print(f"soak: {what} not found or not executable: {path} (build it: cmake --build "
-                  f"build, with TCPSTATE_BUILD_BENCH=ON for sockpop)", file=sys.stderr)
+                  f"build, with TCPSTATE_BUILD_BENCH=ON for sockpop and soak_procchurn)",
+                  file=sys.stderr)
             return 2
     if not 90 <= a.population_hold <= 3600:
         print("soak: --population-hold must be within 90s..1h", file=sys.stderr)
@@ -730,7 +696,6 @@ namespaces:
 log:
   level: info
 """)
-        procchurn = find_procchurn(a, tmp)
         check = subprocess.run([a.exporter, "--config", config, "--config.check"],
                                capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
@@ -789,14 +754,10 @@ log:
         children.spawn("conn", [py, CHURN, "conn", *common, "--port", "31000",
                                 "--rate", str(a.conn_rate), "--status", status_files["conn"]],
                        stdout=log, stderr=log)
-        if procchurn:
-            argv = [procchurn, "31001", str(a.proc_rate), str(helper_seconds),
-                    str(a.proc_names), str(a.proc_hold_ms), "300", status_files["procs"]]
-        else:
-            argv = [py, CHURN, "procs", *common, "--port", "31001", "--rate", str(a.proc_rate),
-                    "--names", str(a.proc_names), "--hold-ms", str(a.proc_hold_ms),
-                    "--status", status_files["procs"]]
-        children.spawn("procs", argv, stdout=log, stderr=log)
+        children.spawn("procs", [a.procchurn, "31001", str(a.proc_rate), str(helper_seconds),
+                                 str(a.proc_names), str(a.proc_hold_ms), "300",
+                                 status_files["procs"]],
+                       stdout=log, stderr=log)
         children.spawn("listen", [py, CHURN, "listen", *common,
                                   "--every", str(a.listen_every), "--batch", str(a.listen_batch),
                                   "--life", str(a.listen_life),

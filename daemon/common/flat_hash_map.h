@@ -25,7 +25,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <iterator>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -211,15 +210,8 @@ class FlatHashMap {
     return erased;
   }
 
-  // Calls f(key, value&) for every entry, in no particular order. f must not
-  // insert or erase.
-  template <typename F>
-  void ForEach(F f) {
-    if (has_zero_) f(K{0}, zero_value_);
-    for (size_t i = 0; i < capacity(); ++i) {
-      if (slots_[i].key != 0) f(slots_[i].key, slots_[i].value);
-    }
-  }
+  // Calls f(key, const value&) for every entry, in no particular order. f
+  // must not insert or erase.
   template <typename F>
   void ForEach(F f) const {
     if (has_zero_) f(K{0}, static_cast<const V&>(zero_value_));
@@ -329,57 +321,10 @@ class FlatHashMap {
 };
 
 // A set with the subset of std::unordered_set's interface the exporter uses
-// (insert, erase, contains, size, empty, clear, reserve, iteration by key).
+// (insert, erase, contains, size, empty, clear, reserve), and ForEach.
 template <typename K, typename Hash = FlatHash<K>>
 class FlatHashSet {
-  struct Empty {};
-  using Map = FlatHashMap<K, Empty, Hash>;
-
  public:
-  class const_iterator {
-   public:
-    using iterator_category = std::forward_iterator_tag;
-    using value_type = K;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const K*;
-    using reference = K;
-
-    const_iterator() = default;
-    K operator*() const { return at_zero_ ? K{0} : slots_[index_].key; }
-    const_iterator& operator++() {
-      if (at_zero_) {
-        at_zero_ = false;
-      } else {
-        ++index_;
-      }
-      Settle();
-      return *this;
-    }
-    const_iterator operator++(int) {
-      const_iterator copy = *this;
-      ++*this;
-      return copy;
-    }
-    bool operator==(const const_iterator& other) const {
-      return at_zero_ == other.at_zero_ && index_ == other.index_;
-    }
-
-   private:
-    friend class FlatHashSet;
-    const_iterator(std::span<const typename Map::Slot> slots, bool at_zero, size_t index)
-        : slots_(slots), at_zero_(at_zero), index_(index) {
-      Settle();
-    }
-    void Settle() {
-      if (at_zero_) return;
-      while (index_ < slots_.size() && slots_[index_].key == 0) ++index_;
-    }
-    std::span<const typename Map::Slot> slots_;
-    bool at_zero_ = false;
-    size_t index_ = 0;
-  };
-  using iterator = const_iterator;
-
   size_t size() const { return map_.size(); }
   bool empty() const { return map_.empty(); }
   size_t capacity() const { return map_.capacity(); }
@@ -390,11 +335,16 @@ class FlatHashSet {
   void clear() { map_.Clear(); }
   void reserve(size_t entries) { map_.Reserve(entries); }
 
-  const_iterator begin() const { return const_iterator(map_.slots(), map_.contains(0), 0); }
-  const_iterator end() const { return const_iterator(map_.slots(), false, map_.capacity()); }
+  // Calls f(key) for every key, in no particular order; f must not insert
+  // or erase.
+  template <typename F>
+  void ForEach(F f) const {
+    map_.ForEach([&f](K key, const Empty&) { f(key); });
+  }
 
  private:
-  Map map_;
+  struct Empty {};
+  FlatHashMap<K, Empty, Hash> map_;
 };
 
 }  // namespace tcpstate

@@ -4,9 +4,6 @@
 
 #include <cctype>
 #include <charconv>
-#include <fstream>
-#include <initializer_list>
-#include <iterator>
 #include <limits>
 #include <set>
 
@@ -15,9 +12,6 @@
 
 namespace tcpstate {
 namespace {
-
-// Local names for the shared helpers (config/yaml_checks.h).
-[[noreturn]] void Fail(const std::string& path, const std::string& what) { FailAt(path, what); }
 
 uint64_t AsUnsigned(const YAML::Node& node, const std::string& path, uint64_t min,
                     uint64_t max) {
@@ -321,23 +315,13 @@ Status ValidateListenAddress(std::string_view address) {
   return OkStatus();
 }
 
-Result<Config> ParseConfig(std::string_view yaml) {
-  try {
-    return LoadRoot(YAML::Load(std::string(yaml)));
-  } catch (const YamlKeyError& e) {
-    return Error{EINVAL, e.message};
-  } catch (const YAML::Exception& e) {
-    return Error{EINVAL, "YAML syntax error at line " + std::to_string(e.mark.line + 1) +
-                             ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg};
-  }
-}
+Result<Config> ParseConfig(std::string_view yaml) { return ParseYaml(yaml, LoadRoot); }
 
 Result<Config> LoadConfigFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return ErrnoError(errno, "cannot read config file " + path);
-  const std::string content((std::istreambuf_iterator<char>(in)), {});
-  auto config = ParseConfig(content);
-  if (!config.ok()) return Error{EINVAL, path + ": " + config.error().message};
+  auto text = ReadYamlFile(path, "config");
+  if (!text.ok()) return text.error();
+  auto config = ParseConfig(*text);
+  if (!config.ok()) return InYamlFile(path, config.error());
   return config;
 }
 

@@ -1,5 +1,7 @@
 #include "config/reload_failure.h"
 
+#include "config/yaml_checks.h"
+
 namespace tcpstate {
 namespace {
 
@@ -26,7 +28,7 @@ ReloadFailure ClassifyReloadError(std::string_view file, std::string_view file_p
   std::string_view message = error.message;
   // The loaders' own open failure; a file named inside the configuration
   // (a certificate, say) that cannot be read is an invalid value.
-  if (message.starts_with("cannot read ")) {
+  if (message.starts_with(kCannotReadPrefix)) {
     failure.reason = "unreadable";
     return failure;
   }
@@ -34,15 +36,15 @@ ReloadFailure ClassifyReloadError(std::string_view file, std::string_view file_p
       message.substr(file_path.size()).starts_with(": ")) {
     message.remove_prefix(file_path.size() + 2);
   }
-  if (message.starts_with("YAML syntax error")) {
+  if (message.starts_with(kYamlSyntaxErrorPrefix)) {
     failure.reason = "yaml_syntax";
     return failure;
   }
-  // "<key path>: <message>"; a key path has no spaces except "(top level)".
+  // "<key path>: <message>"; a key path has no spaces except kTopLevelKey.
   const size_t colon = message.find(": ");
   if (colon != std::string_view::npos && colon > 0) {
     const std::string_view key = message.substr(0, colon);
-    if (key == "(top level)" || key.find(' ') == std::string_view::npos) {
+    if (key == kTopLevelKey || key.find(' ') == std::string_view::npos) {
       failure.key = SanitizeKey(key);
     }
   }

@@ -2,8 +2,8 @@
 // tcpstate_config_last_reload_failure_info. The loaders report
 // "cannot read <kind> file <path>" when the file cannot be opened, and
 // "<path>: YAML syntax error at line ..." or "<path>: <key path>: <message>"
-// once it was read (config/config_loader.h, http/web_config.h); this reads
-// that form back.
+// once it was read (config/yaml_checks.h writes these forms); this reads
+// them back.
 #pragma once
 
 #include <string>

@@ -1,45 +1,69 @@
 #include "config/yaml_checks.h"
 
+#include <fstream>
+#include <iterator>
 #include <set>
 
 namespace tcpstate {
+namespace {
 
-void FailAt(const std::string& path, const std::string& what) {
-  throw YamlKeyError{(path.empty() ? std::string("(top level)") : path) + ": " + what};
-}
-
+// "a.b" from "a" and "b"; "b" at the top level.
 std::string JoinKey(const std::string& path, const std::string& key) {
   return path.empty() ? key : path + "." + key;
 }
 
+}  // namespace
+
+void Fail(const std::string& path, const std::string& what) {
+  throw YamlKeyError{(path.empty() ? std::string(kTopLevelKey) : path) + ": " + what};
+}
+
 void ExpectMap(const YAML::Node& node, const std::string& path,
                std::initializer_list<const char*> known) {
-  if (!node.IsMap()) FailAt(path, "must be a mapping");
+  if (!node.IsMap()) Fail(path, "must be a mapping");
   const std::set<std::string> allowed(known.begin(), known.end());
   std::set<std::string> seen;
   for (const auto& item : node) {
-    if (!item.first.IsScalar()) FailAt(path, "keys must be strings");
+    if (!item.first.IsScalar()) Fail(path, "keys must be strings");
     const std::string key = item.first.Scalar();
     if (known.size() > 0 && !allowed.contains(key)) {
       std::string list;
       for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-      FailAt(JoinKey(path, key), "unknown key (known keys here: " + list + ")");
+      Fail(JoinKey(path, key), "unknown key (known keys here: " + list + ")");
     }
-    if (!seen.insert(key).second) FailAt(JoinKey(path, key), "appears twice");
+    if (!seen.insert(key).second) Fail(JoinKey(path, key), "appears twice");
   }
 }
 
 std::string AsString(const YAML::Node& node, const std::string& path) {
-  if (!node.IsScalar()) FailAt(path, "must be a string");
+  if (!node.IsScalar()) Fail(path, "must be a string");
   return node.Scalar();
 }
 
 bool AsBool(const YAML::Node& node, const std::string& path) {
-  if (!node.IsScalar()) FailAt(path, "must be true or false");
+  if (!node.IsScalar()) Fail(path, "must be true or false");
   const std::string& s = node.Scalar();
   if (s == "true" || s == "True" || s == "TRUE" || s == "yes") return true;
   if (s == "false" || s == "False" || s == "FALSE" || s == "no") return false;
-  FailAt(path, "must be true or false, got '" + s + "'");
+  Fail(path, "must be true or false, got '" + s + "'");
+}
+
+Error YamlSyntaxError(const YAML::Exception& e) {
+  return Error{EINVAL, std::string(kYamlSyntaxErrorPrefix) + " at line " +
+                           std::to_string(e.mark.line + 1) + ", column " +
+                           std::to_string(e.mark.column + 1) + ": " + e.msg};
+}
+
+Result<std::string> ReadYamlFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path);
+  if (!in) {
+    return ErrnoError(errno, std::string(kCannotReadPrefix) + std::string(what) + " file " + path);
+  }
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+Error InYamlFile(const std::string& path, const Error& error) {
+  return Error{EINVAL, path + ": " + error.message};
 }
 
 }  // namespace tcpstate

@@ -1,14 +1,13 @@
 #include "http/http_server.h"
 
 #include <CivetServer.h>
-#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <sstream>
 #include <string_view>
+#include <vector>
 
 #include "http/basic_auth.h"
 #include "http/civetweb_openssl.h"
@@ -83,6 +82,12 @@ void Reply(mg_connection* conn, int status, const char* content_type, std::strin
   head += "\r\n";
   mg_write(conn, head.data(), head.size());
   if (!head_only) mg_write(conn, body.data(), body.size());
+}
+
+// /metrics before the first poll published: an empty body.
+std::shared_ptr<const Exposition> NothingPublished() {
+  static const auto empty = std::make_shared<const Exposition>();
+  return empty;
 }
 
 // Token bucket: one token per interval, at most burst saved.
@@ -190,7 +195,8 @@ class HttpServer::Handler : public CivetHandler {
 
     if (uri == "/metrics") {
       // Held until the body is written, even if a poll publishes meanwhile.
-      const auto exposition = owner_.CurrentExposition();
+      auto exposition = owner_.metrics_->Prepared();
+      if (!exposition) exposition = NothingPublished();
       const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
       const bool gzip =
           !exposition->gzip.empty() && AcceptsGzip(accept_encoding ? accept_encoding : "");
@@ -211,35 +217,10 @@ class HttpServer::Handler : public CivetHandler {
   HttpServer& owner_;
 };
 
-HttpServer::HttpServer(std::vector<std::shared_ptr<prometheus::Collectable>> collectables,
-                       ReadinessProbe ready)
-    : collectables_(std::move(collectables)),
+HttpServer::HttpServer(std::shared_ptr<const SnapshotCollectable> metrics, ReadinessProbe ready)
+    : metrics_(std::move(metrics)),
       ready_(std::move(ready)),
-      security_(std::make_shared<Security>()) {
-  if (collectables_.size() == 1) {
-    prepared_ = std::dynamic_pointer_cast<const PrerenderedExposition>(collectables_.front());
-  }
-}
-
-std::shared_ptr<const Exposition> HttpServer::CurrentExposition() const {
-  if (prepared_) {
-    if (auto exposition = prepared_->Prepared()) return exposition;
-  }
-  // Several collectables, or nothing published yet: serialized now, served
-  // uncompressed (not the exporter's case, which has the one prepared).
-  auto exposition = std::make_shared<Exposition>();
-  for (const auto& collectable : collectables_) {
-    const auto* prerendered = dynamic_cast<const PrerenderedExposition*>(collectable.get());
-    if (auto prepared = prerendered ? prerendered->Prepared() : nullptr) {
-      exposition->text += prepared->text;
-      continue;
-    }
-    std::ostringstream out;
-    prometheus::TextSerializer().Serialize(out, collectable->Collect());
-    exposition->text += std::move(out).str();
-  }
-  return exposition;
-}
+      security_(std::make_shared<Security>()) {}
 
 HttpServer::~HttpServer() { Stop(); }
 

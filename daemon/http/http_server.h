@@ -20,14 +20,11 @@
 // and answered, beyond which requests get 503 at once.
 #pragma once
 
-#include <prometheus/collectable.h>
-
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
 
 #include "common/result.h"
 #include "config/config.h"
@@ -39,17 +36,16 @@ struct mg_connection;
 namespace tcpstate {
 
 class BasicAuthenticator;
-class PrerenderedExposition;
+class SnapshotCollectable;
 class TlsContext;
-struct Exposition;
 
 class HttpServer {
  public:
   // Answers /readyz: true once data is fresh enough to scrape.
   using ReadinessProbe = std::function<bool()>;
 
-  HttpServer(std::vector<std::shared_ptr<prometheus::Collectable>> collectables,
-             ReadinessProbe ready);
+  // /metrics serves what `metrics` last prepared.
+  HttpServer(std::shared_ptr<const SnapshotCollectable> metrics, ReadinessProbe ready);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -77,15 +73,10 @@ class HttpServer {
   struct Security;  // what UpdateWebConfig swaps
   Result<std::shared_ptr<const Security>> MakeSecurity(const WebConfig& web_config) const;
   std::shared_ptr<const Security> security() const;
-  // What /metrics serves now; never null.
-  std::shared_ptr<const Exposition> CurrentExposition() const;
   static int InitSsl(void* ssl_ctx, void* user_data);
   static int LogMessage(const mg_connection* conn, const char* message);
 
-  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
-  // The only collectable, when it has a prepared exposition (the exporter's
-  // case): served as is, and gzip-compressed to clients that accept it.
-  std::shared_ptr<const PrerenderedExposition> prepared_;
+  std::shared_ptr<const SnapshotCollectable> metrics_;
   ReadinessProbe ready_;
   uint32_t max_in_flight_ = 1;
   std::atomic<uint32_t> in_flight_{0};

@@ -4,11 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
-#include <initializer_list>
-#include <iterator>
 #include <optional>
-#include <set>
 
 #include "config/config_loader.h"
 #include "config/yaml_checks.h"
@@ -17,9 +13,6 @@
 
 namespace tcpstate {
 namespace {
-
-// Local names for the shared helpers (config/yaml_checks.h).
-[[noreturn]] void Fail(const std::string& path, const std::string& what) { FailAt(path, what); }
 
 std::vector<std::string> AsStringList(const YAML::Node& node, const std::string& path) {
   std::vector<std::string> out;
@@ -279,24 +272,16 @@ std::string_view TlsVersionName(TlsVersion version) {
 }
 
 Result<WebConfig> ParseWebConfig(std::string_view yaml, const std::string& base_dir) {
-  try {
-    return LoadRoot(YAML::Load(std::string(yaml)), base_dir);
-  } catch (const YamlKeyError& e) {
-    return Error{EINVAL, e.message};
-  } catch (const YAML::Exception& e) {
-    return Error{EINVAL, "YAML syntax error at line " + std::to_string(e.mark.line + 1) +
-                             ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg};
-  }
+  return ParseYaml(yaml, [&](const YAML::Node& root) { return LoadRoot(root, base_dir); });
 }
 
 Result<WebConfig> LoadWebConfigFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return ErrnoError(errno, "cannot read web config file " + path);
-  const std::string content((std::istreambuf_iterator<char>(in)), {});
+  auto text = ReadYamlFile(path, "web config");
+  if (!text.ok()) return text.error();
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  auto config = ParseWebConfig(content, dir);
-  if (!config.ok()) return Error{EINVAL, path + ": " + config.error().message};
+  auto config = ParseWebConfig(*text, dir);
+  if (!config.ok()) return InYamlFile(path, config.error());
   config->path = path;
   return config;
 }

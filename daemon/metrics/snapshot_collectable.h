@@ -22,15 +22,7 @@ struct Exposition {
   std::string gzip;  // the same text gzip-compressed; empty if compression failed
 };
 
-// A Collectable whose exposition is already serialized.
-class PrerenderedExposition {
- public:
-  virtual ~PrerenderedExposition() = default;
-  // Null until something was published.
-  virtual std::shared_ptr<const Exposition> Prepared() const = 0;
-};
-
-class SnapshotCollectable : public prometheus::Collectable, public PrerenderedExposition {
+class SnapshotCollectable : public prometheus::Collectable {
  public:
   using Families = std::vector<prometheus::MetricFamily>;
 
@@ -41,9 +33,10 @@ class SnapshotCollectable : public prometheus::Collectable, public PrerenderedEx
     return latest_;
   }
 
-  // The lock only guards the pointer: a scrape holds its own reference while
-  // it writes, and a concurrent Publish does not wait for it.
-  std::shared_ptr<const Exposition> Prepared() const override {
+  // Null until something was published. The lock only guards the pointer: a
+  // scrape holds its own reference while it writes, and a concurrent Publish
+  // does not wait for it.
+  std::shared_ptr<const Exposition> Prepared() const {
     std::lock_guard lock(mutex_);
     return prepared_;
   }

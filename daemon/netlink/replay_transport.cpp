@@ -36,7 +36,7 @@ class ReplayTransport : public NetlinkTransport {
     offset_ = 0;
     if (hdr.nlmsg_type == TCPDIAG_GETSOCK) {
       // The legacy request covers both families, like the kernel's
-      // AF_UNSPEC walk: both recordings, one DONE, records retyped.
+      // AF_UNSPEC walk: both recordings, one DONE.
       if (message.size() < NLMSG_HDRLEN + sizeof(inet_diag_req)) {
         return Error{EINVAL, "replay: request too short"};
       }
@@ -44,7 +44,6 @@ class ReplayTransport : public NetlinkTransport {
         if (auto status = Append(dir_ / name); !status.ok()) return status;
         DropTrailingDone();
       }
-      Retype(SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK);
     } else {
       if (message.size() < NLMSG_HDRLEN + sizeof(inet_diag_req_v2)) {
         return Error{EINVAL, "replay: request too short"};
@@ -55,7 +54,7 @@ class ReplayTransport : public NetlinkTransport {
       if (auto status = Append(dir_ / name); !status.ok()) return status;
     }
     if (!EndsWithDone()) AppendDone();
-    Restamp(hdr.nlmsg_seq);
+    Restamp(hdr);
     return OkStatus();
   }
 
@@ -121,14 +120,6 @@ class ReplayTransport : public NetlinkTransport {
     if (done_at < pending_.size() && end >= pending_.size()) pending_.resize(done_at);
   }
 
-  void Retype(uint16_t from, uint16_t to) {
-    ForEachMessage([&](size_t off, nlmsghdr hdr) {
-      if (hdr.nlmsg_type != from) return;
-      hdr.nlmsg_type = to;
-      std::memcpy(pending_.data() + off, &hdr, sizeof(hdr));
-    });
-  }
-
   bool EndsWithDone() {
     bool done = false;
     ForEachMessage([&](size_t, const nlmsghdr& hdr) { done = hdr.nlmsg_type == NLMSG_DONE; });
@@ -147,10 +138,13 @@ class ReplayTransport : public NetlinkTransport {
     std::memcpy(pending_.data() + at + NLMSG_HDRLEN, &status, sizeof(status));
   }
 
-  void Restamp(uint32_t seq) {
+  // Answers `request` as the kernel would: its seq, our port id, and records
+  // of its type (recordings hold SOCK_DIAG_BY_FAMILY ones).
+  void Restamp(const nlmsghdr& request) {
     ForEachMessage([&](size_t off, nlmsghdr hdr) {
-      hdr.nlmsg_seq = seq;
+      hdr.nlmsg_seq = request.nlmsg_seq;
       hdr.nlmsg_pid = kReplayPortId;
+      if (hdr.nlmsg_type == SOCK_DIAG_BY_FAMILY) hdr.nlmsg_type = request.nlmsg_type;
       std::memcpy(pending_.data() + off, &hdr, sizeof(hdr));
     });
   }

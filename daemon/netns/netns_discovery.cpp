@@ -35,16 +35,16 @@ std::string FirstLine(std::string text) {
   return text;
 }
 
-bool ReadNetnsInode(const std::filesystem::path& link_path, uint64_t* inode) {
-  char link[64];
-  const ssize_t n = ::readlink(link_path.c_str(), link, sizeof(link));
-  return n > 0 && ParseNetnsLink(std::string_view(link, static_cast<size_t>(n)), inode);
-}
-
 }  // namespace
 
 bool ParseNetnsLink(std::string_view link, uint64_t* inode) {
   return ParseProcLink(link, "net", inode);
+}
+
+bool ReadNetnsInode(const std::filesystem::path& link_path, uint64_t* inode) {
+  char link[64];
+  const ssize_t n = ::readlink(link_path.c_str(), link, sizeof(link));
+  return n > 0 && ParseNetnsLink(std::string_view(link, static_cast<size_t>(n)), inode);
 }
 
 std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root, uint64_t fallback_host,

@@ -30,6 +30,10 @@ struct DiscoveryStats {
 // Inode of "net:[4026531840]".
 bool ParseNetnsLink(std::string_view link, uint64_t* inode);
 
+// Reads and parses a /proc/<pid>/ns/net link; false (errno set when readlink
+// failed) if it cannot.
+bool ReadNetnsInode(const std::filesystem::path& link_path, uint64_t* inode);
+
 // Every namespace with at least one process, host first, then by inode. The
 // host namespace is pid 1's; where its link cannot be read (some sandboxes),
 // `fallback_host` (the exporter's own) is taken for it.

@@ -105,26 +105,21 @@ void Poller::ReloadFailed(const ReloadFailure& failure) { RecordReload(&failure)
 void Poller::RecordReload(const ReloadFailure* failure) {
   std::lock_guard lock(publish_mutex_);
   reload_.last_successful = failure == nullptr;
+  reload_.failure = failure ? *failure : ReloadFailure{};
   if (failure) {
     ++reload_.failure_total;
-    reload_.failure_file = failure->file;
-    reload_.failure_reason = failure->reason;
-    reload_.failure_key = failure->key;
   } else {
     ++reload_.success_total;
     reload_.last_success_timestamp_seconds = UnixSeconds();
-    reload_.failure_file.clear();
-    reload_.failure_reason.clear();
-    reload_.failure_key.clear();
   }
   // Before the first poll there is nothing to republish: it will carry this.
-  if (published_) PublishLocked(std::make_shared<Snapshot>(*published_));
+  if (published_) PublishLocked();
 }
 
-void Poller::PublishLocked(std::shared_ptr<Snapshot> snapshot) {
-  snapshot->self.config_reload = reload_;
-  output_.Publish(std::make_shared<const SnapshotCollectable::Families>(RenderSnapshot(*snapshot)));
-  published_ = std::move(snapshot);
+void Poller::PublishLocked() {
+  published_->self.config_reload = reload_;
+  output_.Publish(
+      std::make_shared<const SnapshotCollectable::Families>(RenderSnapshot(*published_)));
 }
 
 void Poller::ApplyPendingConfig() {
@@ -405,17 +400,18 @@ bool Poller::PollOnce() {
   } else {
     ++self_.polls_failure;
   }
-  auto snapshot = std::make_shared<Snapshot>();
-  snapshot->self = self_;
+  Snapshot snapshot;
+  snapshot.self = self_;
   // A namespace not read this poll (vanished, or not enterable) publishes
   // nothing rather than stale series.
   for (const auto& visit : visits) {
-    if (!visit.skipped) snapshot->targets.push_back(visit.target->data);
+    if (!visit.skipped) snapshot.targets.push_back(visit.target->data);
   }
   SetActivity("publishing the snapshot");
   {
     std::lock_guard lock(publish_mutex_);
-    PublishLocked(std::move(snapshot));
+    published_ = std::move(snapshot);
+    PublishLocked();
   }
   SetActivity("waiting for the next poll");
   spdlog::debug("poll {} in {:.3f}s: {} sockets in {} namespaces", ok ? "ok" : "failed",

@@ -71,8 +71,8 @@ class Poller {
   bool ReadSockets(std::vector<Visit>& visits);
   void SetActivity(std::string what);
   std::unique_ptr<ProcOwnerDirectory> MakeOwnerDirectory();
-  // Publishes `snapshot` with the current reload status; publish_mutex_ held.
-  void PublishLocked(std::shared_ptr<Snapshot> snapshot);
+  // Publishes published_ with the current reload status; publish_mutex_ held.
+  void PublishLocked();
   void RecordReload(const ReloadFailure* failure);
 
   Config config_;
@@ -94,8 +94,9 @@ class Poller {
   // Both the poll thread and a reload publish: under publish_mutex_, so a
   // snapshot never goes out with an older reload status than the last one.
   std::mutex publish_mutex_;
-  ConfigReloadStats reload_;                   // guarded by publish_mutex_
-  std::shared_ptr<const Snapshot> published_;  // guarded by publish_mutex_
+  ConfigReloadStats reload_;  // guarded by publish_mutex_
+  // The latest poll's, kept to republish a reload's outcome at once.
+  std::optional<Snapshot> published_;  // guarded by publish_mutex_
   std::atomic<double> last_success_unix_{0};
   mutable std::mutex activity_mutex_;
   std::string activity_ = "starting";

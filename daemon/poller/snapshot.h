@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aggregate/socket_table.h"
+#include "config/reload_failure.h"
 #include "procfs/kernel_settings.h"
 #include "procfs/proc_owner_directory.h"
 #include "procfs/tcpext_counters.h"
@@ -45,10 +46,7 @@ struct ConfigReloadStats {
   double last_success_timestamp_seconds = 0;  // start-up load, then each applied reload
   uint64_t success_total = 0;
   uint64_t failure_total = 0;
-  // Why the latest reload failed (config/reload_failure.h); empty after a success.
-  std::string failure_file;
-  std::string failure_reason;
-  std::string failure_key;
+  ReloadFailure failure;  // why the latest reload failed; empty after a success
 };
 
 struct SelfStats {

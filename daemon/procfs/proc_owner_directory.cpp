@@ -139,11 +139,9 @@ void ProcOwnerDirectory::ScanProcess(int32_t pid, FlatHashSet<uint32_t>& wanted)
     }
     return;
   }
-  // fdopendir takes the fd only on success; dup so UniqueFd and closedir do
-  // not both close it, and close the copy ourselves when it fails (the
+  // fdopendir takes the fd only on success: until then dir_fd closes it (the
   // process may exit in between: a leaked fd per race, found by the soak).
-  UniqueFd listing_fd(::dup(dir_fd.get()));
-  DIR* dir = listing_fd.valid() ? ::fdopendir(listing_fd.get()) : nullptr;
+  DIR* dir = ::fdopendir(dir_fd.get());
   if (dir == nullptr) {
     if (errno == ENOENT || errno == ESRCH) {
       ++stats_.errors_vanished;
@@ -152,7 +150,7 @@ void ProcOwnerDirectory::ScanProcess(int32_t pid, FlatHashSet<uint32_t>& wanted)
     }
     return;
   }
-  (void)listing_fd.release();  // owned by `dir` now
+  const int links_fd = dir_fd.release();  // closed by closedir; links read through it
   ++stats_.processes_scanned;
   std::vector<uint32_t> found;
   char link[64];
@@ -163,7 +161,7 @@ void ProcOwnerDirectory::ScanProcess(int32_t pid, FlatHashSet<uint32_t>& wanted)
     dirent* entry = ::readdir(dir);
     if (entry == nullptr) break;
     if (entry->d_name[0] == '.') continue;
-    const ssize_t n = ::readlinkat(dir_fd.get(), entry->d_name, link, sizeof(link));
+    const ssize_t n = ::readlinkat(links_fd, entry->d_name, link, sizeof(link));
     ++stats_.fds_read;
     if (n <= 0) {
       // Listing may be allowed while reading the links is not (a process
@@ -255,17 +253,14 @@ void ProcOwnerDirectory::ScanForWanted(FlatHashSet<uint32_t>& wanted,
   if (Stopping()) return;
   // Not held by any process we can see (another pid namespace, in flight in
   // SCM_RIGHTS, or we lack privileges): do not search again every poll.
-  for (uint32_t inode : wanted) {
+  wanted.ForEach([this](uint32_t inode) {
     inodes_.InsertOrAssign(inode, InodeEntry{kOwnerUnknown, poll_, poll_ + kNegativeRetryPolls});
-  }
+  });
 }
 
 bool ProcOwnerDirectory::InScannedNamespace(int32_t pid) const {
-  char link[64];
-  const auto path = proc_root_ / std::to_string(pid) / "ns" / "net";
-  const ssize_t n = ::readlink(path.c_str(), link, sizeof(link));
   uint64_t inode = 0;
-  if (n <= 0 || !ParseNetnsLink(std::string_view(link, static_cast<size_t>(n)), &inode)) {
+  if (!ReadNetnsInode(proc_root_ / std::to_string(pid) / "ns" / "net", &inode)) {
     return true;  // unknown: do not skip what might hold the socket
   }
   return std::find(scan_netns_.begin(), scan_netns_.end(), inode) != scan_netns_.end();

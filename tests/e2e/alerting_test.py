@@ -56,7 +56,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "alerting")
 sys.path.insert(0, HERE)
-from netns_util import SKIP, Netns, parse_exposition, require_root, value  # noqa: E402
+from netns_util import (SKIP, Netns, fetch_all, find_binary, parse_exposition,  # noqa: E402
+                        require_root, value, wait_for)
 
 OVERALL_TIMEOUT = 180  # then at most CLEANUP_TIMEOUT more; ctest TIMEOUT is 300
 CLEANUP_TIMEOUT = 45
@@ -105,49 +106,6 @@ class Timeout(AssertionError):
 
 def on_alarm(*_):
     raise Timeout(f"test exceeded its overall limit of {OVERALL_TIMEOUT}s")
-
-
-def wait_until(predicate, timeout, what, state=lambda: "", interval=1.0):
-    """Calls predicate until it returns something true; on timeout raises with `what` and the
-    last state (state() is called then)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            try:
-                last = state()
-            except Exception as e:  # the state is only for the message
-                last = f"(could not get the last state: {e!r})"
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n"
-                                 f"last state:\n{last}")
-        time.sleep(interval)
-
-
-def find_binary(env, *names):
-    if os.environ.get(env):
-        return os.environ[env]
-    for n in names:
-        path = shutil.which(n)
-        if path:
-            return path
-    return None
-
-
-FETCH = r"""
-import json, sys, urllib.error, urllib.request
-out = []
-for url in json.load(sys.stdin):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            out.append([r.status, r.read().decode("utf-8", "replace")])
-    except urllib.error.HTTPError as e:
-        out.append([e.code, e.read().decode("utf-8", "replace")])
-    except Exception as e:
-        out.append([0, repr(e)])
-json.dump(out, sys.stdout)
-"""
 
 
 class Harness:
@@ -232,11 +190,8 @@ class Harness:
     def fetch(self, urls):
         """GETs every URL from inside the namespace (one helper process for all of them).
         Returns [(status, body)]; status 0 means no HTTP answer (body = the error)."""
-        result = self.ns.run([sys.executable, "-c", FETCH], input=json.dumps(urls),
-                             timeout=max(30, 10 * len(urls)))
-        if result.returncode != 0:
-            raise AssertionError(f"fetch helper failed: {result.stderr}")
-        return [tuple(x) for x in json.loads(result.stdout)]
+        return [(status, body.decode("utf-8", "replace"))
+                for status, body in fetch_all(self.ns, urls)]
 
     def get(self, url):
         return self.fetch([url])[0]
@@ -409,8 +364,8 @@ def start_stack(h, exporter, prom_cfg, am_cfg):
             last[name] = f"{status} {body[:200]!r}"
         return all(s.startswith("200") for s in last.values())
 
-    wait_until(all_ready, 60, "exporter, webhook, Alertmanager and Prometheus to answer",
-               lambda: "\n".join(f"  {k}: {v}" for k, v in last.items()), interval=0.5)
+    wait_for(all_ready, 60, "exporter, webhook, Alertmanager and Prometheus to answer",
+             interval=0.5, state=lambda: "\n".join(f"  {k}: {v}" for k, v in last.items()))
     samples = parse_exposition(h.get(urls["exporter"])[1])
     assert value(samples, "tcpstate_process_attribution_available") == 1, \
         "the exporter cannot attribute sockets to processes (not root?)"
@@ -421,9 +376,9 @@ def start_stack(h, exporter, prom_cfg, am_cfg):
         rules = h.prom_json("/api/v1/rules", type="alert")["data"]["groups"]
         return rows and am and rules
 
-    wait_until(scraped, 30, f"Prometheus to scrape the exporter (up{{job={JOB!r}}} == 1), "
-               "discover Alertmanager and load the alert rules",
-               lambda: json.dumps(h.prom_json("/api/v1/targets")["data"], indent=1)[:3000])
+    wait_for(scraped, 30, f"Prometheus to scrape the exporter (up{{job={JOB!r}}} == 1), "
+             "discover Alertmanager and load the alert rules", interval=1.0,
+             state=lambda: json.dumps(h.prom_json("/api/v1/targets")["data"], indent=1)[:3000])
     log("stack ready: exporter scraped by Prometheus, Alertmanager and webhook up")
 
 
@@ -441,7 +396,7 @@ def start_leaker(h):
                                  f"{h.tail(os.path.join(h.tmp, 'leaker.log'))}")
         return os.path.exists(ready) and open(ready, encoding="utf-8").read().strip()
 
-    line = wait_until(is_ready, 20, "leaker READY", interval=0.2)
+    line = wait_for(is_ready, 20, "leaker READY", interval=0.2)
     # `ip netns exec` execs the command, so the pid is the leaker's own.
     with open(f"/proc/{proc.pid}/comm", encoding="utf-8") as f:
         comm = f.read().strip()
@@ -455,8 +410,8 @@ def wait_firing(h, leak_started):
         h.check_alive()
         return len(leak_events(h.hook_events(), "firing")) == len(CLOSE_WAIT_ALERTS)
 
-    wait_until(firing, 90, "the webhook to receive firing " + ", ".join(CLOSE_WAIT_ALERTS)
-               + f" with labels {LEAK_LABELS}", h.describe_state)
+    wait_for(firing, 90, "the webhook to receive firing " + ", ".join(CLOSE_WAIT_ALERTS)
+             + f" with labels {LEAK_LABELS}", interval=1.0, state=h.describe_state)
     records = h.hook_records()
     found = leak_events(h.hook_events(records), "firing")
     for name, (i, n_status, _, labels, annotations) in sorted(found.items()):
@@ -483,15 +438,15 @@ def check_dashboards(h, sockpop):
                                  f"{h.tail(os.path.join(h.tmp, 'sockpop.log'))}")
         return os.path.exists(ready) and open(ready, encoding="utf-8").read().strip()
 
-    log(f"sockpop: {wait_until(sp_ready, 60, 'sockpop READY', interval=0.2)}")
+    log(f"sockpop: {wait_for(sp_ready, 60, 'sockpop READY', interval=0.2)}")
     tw = f'tcpstate_port_sockets{{job="{JOB}", state="time_wait", direction="outbound", ' \
          f'port="{TIME_WAIT_BASE_PORT + 2}"}} > 0'
-    wait_until(lambda: h.query(tw), 30, f"Prometheus to see the TIME_WAIT sockets ({tw})",
-               h.describe_close_wait)
+    wait_for(lambda: h.query(tw), 30, f"Prometheus to see the TIME_WAIT sockets ({tw})",
+             interval=1.0, state=h.describe_close_wait)
     # rate()/increase() over 1m and deriv() need at least two samples; make sure the exporter
     # has been scraped for a while (it has: the alerts took longer), and that the leak is live.
-    wait_until(lambda: h.query(f'count_over_time(up{{job="{JOB}"}}[1m]) >= 20'), 60,
-               "20 scrapes of the exporter in the last minute")
+    wait_for(lambda: h.query(f'count_over_time(up{{job="{JOB}"}}[1m]) >= 20'), 60,
+             "20 scrapes of the exporter in the last minute", interval=1.0)
     assert h.query(f'tcpstate_close_wait_sockets{{job="{JOB}", process="{LEAK_NAME}"}} > 0'), \
         "the leak is not visible while checking the dashboards"
 
@@ -612,8 +567,9 @@ def wait_resolved(h, leaker):
         return len(leak_events(h.hook_events(), "resolved", since=stopped)) == \
             len(CLOSE_WAIT_ALERTS)
 
-    wait_until(resolved, 60, "the webhook to receive resolved " + ", ".join(CLOSE_WAIT_ALERTS)
-               + f" with labels {LEAK_LABELS} after the leaker exited", h.describe_state)
+    wait_for(resolved, 60, "the webhook to receive resolved " + ", ".join(CLOSE_WAIT_ALERTS)
+             + f" with labels {LEAK_LABELS} after the leaker exited", interval=1.0,
+             state=h.describe_state)
     for name, (i, _, _, labels, _) in sorted(leak_events(h.hook_events(), "resolved",
                                                          since=stopped).items()):
         log(f"webhook got {name} resolved (notification #{i})")
@@ -622,8 +578,8 @@ def wait_resolved(h, leaker):
         alerts = h.prom_json("/api/v1/alerts")["data"]["alerts"]
         return not [a for a in alerts if a["labels"].get("process") == LEAK_NAME]
 
-    wait_until(gone, 20, f"Prometheus to drop every alert of process {LEAK_NAME}",
-               h.describe_prometheus_alerts)
+    wait_for(gone, 20, f"Prometheus to drop every alert of process {LEAK_NAME}", interval=1.0,
+             state=h.describe_prometheus_alerts)
     others = sorted({ev[3].get("alertname") + " " + json.dumps(ev[3], sort_keys=True)
                      for ev in h.hook_events()
                      if not all(ev[3].get(k) == v for k, v in LEAK_LABELS.items())})

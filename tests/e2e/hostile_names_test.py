@@ -49,18 +49,14 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from netns_util import LABEL, LINE, SKIP, Netns, require_root  # noqa: E402
+from netns_util import (LABEL, LINE, SKIP, Netns, fetch, fetch_all, find_binary,  # noqa: E402
+                        log, require_root, time_limit, wait_for)
 from socket_holders import kernel_comm, ss_pid_counts, start_client, start_server  # noqa: E402
 
 OVERALL_TIMEOUT = 110
 EXPORTER_ADDR = "127.0.0.1:19950"
 PROMETHEUS_ADDR = "127.0.0.1:19951"
 PORT_E, PORT_C = 19952, 19953
-START = time.monotonic()
-
-
-def log(msg):
-    print(f"[{time.monotonic() - START:5.1f}s] {msg}", flush=True)
 
 
 # ---- the documented sanitization rule, implemented independently ---------------------------
@@ -187,34 +183,6 @@ def hostile_names(rng):
 
 # ---- helpers ----------------------------------------------------------------------------------
 
-FETCH = r"""
-import json, sys, urllib.error, urllib.request
-out = []
-for url in json.load(sys.stdin):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            out.append([r.status, r.read().hex()])
-    except urllib.error.HTTPError as e:
-        out.append([e.code, e.read().hex()])
-    except Exception as e:
-        out.append([0, repr(e).encode().hex()])
-json.dump(out, sys.stdout)
-"""
-
-
-def fetch_all(ns, urls):
-    """GETs every URL from inside the namespace (one helper process for all);
-    returns [(status, body bytes)]; status 0 = no answer."""
-    result = ns.run([sys.executable, "-c", FETCH], input=json.dumps(urls),
-                    timeout=max(30, 5 * len(urls)))
-    assert result.returncode == 0, f"fetch helper failed: {result.stderr}"
-    return [(status, bytes.fromhex(body)) for status, body in json.loads(result.stdout)]
-
-
-def fetch(ns, url):
-    return fetch_all(ns, [url])[0]
-
-
 def api_url(path, **params):
     return f"http://{PROMETHEUS_ADDR}{path}?{urllib.parse.urlencode(params)}"
 
@@ -240,21 +208,6 @@ def queries(ns, exprs):
     return [api_data(f"query {e!r}", *a)["result"] for e, a in zip(exprs, answers)]
 
 
-def wait_until(predicate, timeout, what, state=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{state()}")
-        time.sleep(0.5)
-
-
-def find_binary(env, name):
-    return os.environ.get(env) or shutil.which(name)
-
-
 def stop(proc, what, timeout=10):
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -265,10 +218,6 @@ def stop(proc, what, timeout=10):
             proc.wait(timeout=10)
             raise AssertionError(f"{what} ignored SIGTERM for {timeout}s")
     return proc.returncode
-
-
-def on_alarm(*_):
-    raise AssertionError(f"test exceeded its overall limit of {OVERALL_TIMEOUT}s")
 
 
 # ---- the test ---------------------------------------------------------------------------------
@@ -346,8 +295,9 @@ def checks(ns, tmp, exporter, prometheus, promtool, clients):
                     if n == "tcpstate_process_sockets" and l.get("state") == "close_wait"}
             return body if pids <= seen else None
 
-        body = wait_until(scrape_with_all_clients, 30, "a scrape showing every client",
-                          lambda: last.get("body", b"")[-2000:].decode("utf-8", "replace"))
+        body = wait_for(scrape_with_all_clients, 30, "a scrape showing every client",
+                        interval=0.5,
+                        state=lambda: last.get("body", b"")[-2000:].decode("utf-8", "replace"))
         t0 = time.monotonic()
         lint = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
                               timeout=30)
@@ -375,7 +325,8 @@ def checks(ns, tmp, exporter, prometheus, promtool, clients):
             mine = [t for t in targets if t["scrapeUrl"] == url]
             return mine if mine and mine[0]["health"] != "unknown" else None
 
-        targets = wait_until(target_up, 40, "Prometheus to scrape the exporter", logs)
+        targets = wait_for(target_up, 40, "Prometheus to scrape the exporter", interval=0.5,
+                           state=logs)
         target = targets[0]
         assert target["health"] == "up" and target["lastError"] == "", \
             f"Prometheus rejects the scrape: health {target['health']!r}, lastError " \
@@ -385,7 +336,7 @@ def checks(ns, tmp, exporter, prometheus, promtool, clients):
             rows = query(ns, 'tcpstate_process_sockets{state="close_wait"}')
             return rows if pids <= {r["metric"].get("pid") for r in rows} else None
 
-        wait_until(all_series, 20, "every client's series in Prometheus", logs)
+        wait_for(all_series, 20, "every client's series in Prometheus", interval=0.5, state=logs)
         targets = prom_api(ns, "/api/v1/targets")["activeTargets"]
         target = [t for t in targets if t["scrapeUrl"] == url][0]
         assert target["health"] == "up" and target["lastError"] == "", target
@@ -466,16 +417,11 @@ def main():
     self_check_rule()
     seed = int(os.environ.get("HOSTILE_SEED", random.SystemRandom().randrange(1 << 32)))
     log(f"random junk seed {seed} (HOSTILE_SEED={seed} repeats it)")
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
-    signal.alarm(OVERALL_TIMEOUT)
-    tmp = tempfile.mkdtemp(prefix="tcpstate-hostile-")
-    try:
-        with Netns("tcpstate-hostile") as ns:
-            run(ns, tmp, exporter, prometheus, promtool, seed)
-    finally:
-        signal.alarm(0)
-        shutil.rmtree(tmp, ignore_errors=True)
+    with time_limit(OVERALL_TIMEOUT), \
+            tempfile.TemporaryDirectory(prefix="tcpstate-hostile-",
+                                        ignore_cleanup_errors=True) as tmp, \
+            Netns("tcpstate-hostile") as ns:
+        run(ns, tmp, exporter, prometheus, promtool, seed)
     log("hostile names test passed")
     return 0
 

@@ -48,8 +48,9 @@ import time
 import urllib.error
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from netns_util import (SKIP, SS_STATES, Netns, parse_exposition, require_root,  # noqa: E402
-                        scrape, value, wait_for)
+from netns_util import (SKIP, Netns, find_binary, log, parse_exposition,  # noqa: E402
+                        require_root, scrape, ss_sockets, ss_state_counts, time_limit, value,
+                        wait_for)
 from socket_holders import start_client, start_server  # noqa: E402
 
 OVERALL_TIMEOUT = 110
@@ -67,11 +68,6 @@ SYSCTLS = {"tcpstate_kernel_somaxconn": "net.core.somaxconn",
            "tcpstate_kernel_tcp_max_syn_backlog": "net.ipv4.tcp_max_syn_backlog"}
 TCPEXT = {"tw": "TW", "listen_overflows": "ListenOverflows", "listen_drops": "ListenDrops",
           "abort_on_close": "TCPAbortOnClose", "abort_on_timeout": "TCPAbortOnTimeout"}
-START = time.monotonic()
-
-
-def log(msg):
-    print(f"[{time.monotonic() - START:5.1f}s] {msg}", flush=True)
 
 
 def setpriv(uid, gid):
@@ -81,21 +77,9 @@ def setpriv(uid, gid):
             "--"]
 
 
-def ss_sockets(ns):
-    """[(state, local port, peer port)] from `ss -tan` in the namespace."""
-    out = ns.run(["ss", "-tanH"], check=True).stdout
-    rows = []
-    for line in out.splitlines():
-        fields = line.split()
-        state = SS_STATES.get(fields[0], fields[0])
-        local, peer = (f.rsplit(":", 1)[1] for f in fields[3:5])
-        rows.append((state, int(local), 0 if peer == "*" else int(peer)))
-    return rows
-
-
 def counts(rows, exclude_port=None):
     out = {}
-    for state, local, peer in rows:
+    for state, local, peer, _ in rows:
         if exclude_port in (local, peer):
             continue
         out[state] = out.get(state, 0) + 1
@@ -221,7 +205,7 @@ def proc_status(pid):
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
-def exporter_pid(ns, launcher_pid):
+def exporter_pid(launcher_pid):
     """ip netns exec and setpriv exec in place: the pid we started is the exporter's."""
     with open(f"/proc/{launcher_pid}/comm") as f:
         comm = f.read().strip()
@@ -250,7 +234,7 @@ def check_serve(ns, exporter, config, promtool, population, tmp):
                 return samples if polls >= n else None
             return check
         first = wait_for(polled(1), 30, "the serving exporter's first poll")
-        pid = exporter_pid(ns, proc.pid)
+        pid = exporter_pid(proc.pid)
         status = proc_status(pid)
         log(f"  pid {pid}: Uid {status['Uid']} Gid {status['Gid']} Groups "
             f"{status['Groups']!r} CapInh {status['CapInh']} CapPrm {status['CapPrm']} CapEff "
@@ -299,71 +283,55 @@ def check_serve(ns, exporter, config, promtool, population, tmp):
         check_warning(f.read(), "serve")
 
 
-def on_alarm(*_):
-    raise AssertionError(f"test exceeded its overall limit of {OVERALL_TIMEOUT}s")
-
-
 def main():
     require_root()
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
     exporter = os.path.abspath(sys.argv[1])
-    promtool = os.environ.get("PROMTOOL") or shutil.which("promtool")
+    promtool = find_binary("PROMTOOL", "promtool")
     missing = [n for n, p in (("promtool", promtool), ("setpriv", shutil.which("setpriv")),
                               ("ss", shutil.which("ss"))) if not p]
     if missing:
         print(f"SKIP: {', '.join(missing)} not found (Debian: apt-get install prometheus "
               "util-linux iproute2)", file=sys.stderr)
         return SKIP
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
-    signal.alarm(OVERALL_TIMEOUT)
-    tmp = tempfile.mkdtemp(prefix="tcpstate-leastpriv-")
-    os.chmod(tmp, 0o755)  # the exporter runs as 65534 and reads its configuration here
-    config = os.path.join(tmp, "config.yml")
-    with open(config, "w") as f:
-        f.write("poll:\n  interval: 1s\nprocesses:\n  enabled: true\n  states: [all]\n"
-                "log:\n  level: info\n")
-    os.chmod(config, 0o644)
     # (established, close_wait) per client; the exporter's uid is 65534.
     population = {"lp-root": (2, 3), "lp-other": (1, 4), "lp-nobody": (3, 2)}
     users = {"lp-root": None, "lp-other": (OTHER_UID, OTHER_UID), "lp-nobody": (NOBODY, NOBODY)}
     holders = []
-    try:
-        with Netns("tcpstate-leastpriv") as ns:
-            try:
-                holders.append(start_server(ns, PORT_E, PORT_C, name=b"lp-server"))
-                for name, (n_e, n_c) in population.items():
-                    prefix = setpriv(*users[name]) if users[name] else ()
-                    holders.append(start_client(ns, name.encode(), "prctl", PORT_E, PORT_C,
-                                                n_e, n_c, prefix=prefix))
-                    log(f"{name}: pid {holders[-1].pid}, uid "
-                        f"{proc_status(holders[-1].pid)['Uid'].split()[0]}, {n_e} established, "
-                        f"{n_c} close_wait")
-                n_e = sum(e for e, _ in population.values())
-                n_c = sum(c for _, c in population.values())
-                want = {"listen": 2, "established": 2 * n_e, "close_wait": n_c, "fin_wait2": n_c}
-                # The server's FINs may still await their ACK (FIN_WAIT1) for a moment.
-                settled = {}
-
-                def population_settled():
-                    settled["ss"] = counts(ss_sockets(ns))
-                    return settled["ss"] == want
-
-                try:
-                    wait_for(population_settled, 10, "population settled")
-                except AssertionError:
-                    pass
-                assert settled["ss"] == want, f"population in ss -tan {settled['ss']}, want {want}"
-                check_once(ns, exporter, config, promtool, population)
-                check_serve(ns, exporter, config, promtool, population, tmp)
-            finally:
-                for holder in reversed(holders):
-                    holder.stop()
-    finally:
-        signal.alarm(0)
-        shutil.rmtree(tmp, ignore_errors=True)
+    with time_limit(OVERALL_TIMEOUT), \
+            tempfile.TemporaryDirectory(prefix="tcpstate-leastpriv-",
+                                        ignore_cleanup_errors=True) as tmp, \
+            Netns("tcpstate-leastpriv") as ns:
+        os.chmod(tmp, 0o755)  # the exporter runs as 65534 and reads its configuration here
+        config = os.path.join(tmp, "config.yml")
+        with open(config, "w") as f:
+            f.write("poll:\n  interval: 1s\nprocesses:\n  enabled: true\n  states: [all]\n"
+                    "log:\n  level: info\n")
+        os.chmod(config, 0o644)
+        try:
+            holders.append(start_server(ns, PORT_E, PORT_C, name=b"lp-server"))
+            for name, (n_e, n_c) in population.items():
+                prefix = setpriv(*users[name]) if users[name] else ()
+                holders.append(start_client(ns, name.encode(), "prctl", PORT_E, PORT_C,
+                                            n_e, n_c, prefix=prefix))
+                log(f"{name}: pid {holders[-1].pid}, uid "
+                    f"{proc_status(holders[-1].pid)['Uid'].split()[0]}, {n_e} established, "
+                    f"{n_c} close_wait")
+            n_e = sum(e for e, _ in population.values())
+            n_c = sum(c for _, c in population.values())
+            want = {"listen": 2, "established": 2 * n_e, "close_wait": n_c, "fin_wait2": n_c}
+            # The server's FINs may still await their ACK (FIN_WAIT1) for a moment.
+            last = {}
+            wait_for(lambda: last.update(ss=ss_state_counts(ns)) or last["ss"] == want, 10,
+                     f"the population in ss -tan: {want}",
+                     state=lambda: f"ss -tan: {last.get('ss')}")
+            check_once(ns, exporter, config, promtool, population)
+            check_serve(ns, exporter, config, promtool, population, tmp)
+        finally:
+            for holder in reversed(holders):
+                holder.stop()
     log("least privilege test passed")
     return 0
 

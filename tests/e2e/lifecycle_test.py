@@ -99,10 +99,18 @@ def metrics(ns):
         return None
 
 
+def ready(ns):
+    try:
+        return in_netns(ns, lambda: http_get("/readyz"))[0] == 200
+    except OSError:
+        return False
+
+
 def start(ns, exporter, config):
     proc = ns.spawn([exporter, "--config", config, "--web.listen-address", ADDRESS],
                     stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: metrics(ns), 30, "exporter serving")
+    # Until the first poll /metrics answers 200 with an empty body: wait for /readyz.
+    wait_for(lambda: ready(ns) and metrics(ns), 30, "exporter serving")
     return proc
 
 

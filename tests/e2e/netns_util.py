@@ -1,14 +1,43 @@
 """Shared helpers for the end-to-end tests: throwaway network namespaces,
-bounded waits, exposition parsing and `ss` counts. Standard library only."""
+bounded waits, an overall time limit, HTTP from inside a namespace, exposition
+parsing and `ss` tables. Standard library only."""
 
+import contextlib
+import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 SKIP = 77  # ctest SKIP_RETURN_CODE
+START = time.monotonic()
+
+
+def log(msg):
+    print(f"[{time.monotonic() - START:5.1f}s] {msg}", flush=True)
+
+
+def find_binary(env, *names):
+    """$env if set, else the first of `names` on PATH; None if none."""
+    return os.environ.get(env) or next(filter(None, map(shutil.which, names)), None)
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Fails the test (AssertionError) after `seconds`; SIGTERM (a ctest timeout) exits
+    through every `finally`, so namespaces and processes are cleaned up either way."""
+    def on_alarm(*_):
+        raise AssertionError(f"test exceeded its overall limit of {seconds}s")
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
 
 
 def require_root():
@@ -65,14 +94,22 @@ class Netns:
         return proc
 
 
-def wait_for(predicate, timeout, what, interval=0.1):
+def wait_for(predicate, timeout, what, interval=0.1, state=None):
+    """The first true value of predicate(); on timeout raises, with state() (the last
+    state seen, for the message) when given."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    message = f"timed out after {timeout}s waiting for {what}"
+    if state is not None:
+        try:
+            message += f"\nlast state:\n{state()}"
+        except Exception as e:  # noqa: BLE001 - the state is only for the message
+            message += f"\n(could not get the last state: {e!r})"
+    raise AssertionError(message)
 
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$')
@@ -109,13 +146,56 @@ SS_STATES = {
 }
 
 
-def ss_state_counts(netns):
-    out = netns.run(["ss", "-tanH"], check=True).stdout
-    counts = {}
+SS_USERS = re.compile(r'\("([^"]*)",pid=(\d+),fd=(\d+)\)')
+
+
+def ss_sockets(netns, owners=False):
+    """[(state, local port, peer port (0 for *), [owner names])] from `ss -tan` in the
+    namespace; owner names only with owners=True (ss -p)."""
+    out = netns.run(["ss", "-tanpH" if owners else "-tanH"], check=True).stdout
+    rows = []
     for line in out.splitlines():
-        state = SS_STATES.get(line.split()[0], line.split()[0])
+        fields = line.split()
+        local, peer = (f.rsplit(":", 1)[1] for f in fields[3:5])
+        rows.append((SS_STATES.get(fields[0], fields[0]), int(local),
+                     int(peer) if peer.isdigit() else 0,
+                     [m.group(1) for m in SS_USERS.finditer(line)]))
+    return rows
+
+
+def ss_state_counts(netns):
+    counts = {}
+    for state, *_ in ss_sockets(netns):
         counts[state] = counts.get(state, 0) + 1
     return counts
+
+
+FETCH = r"""
+import json, sys, urllib.error, urllib.request
+out = []
+for url in json.load(sys.stdin):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            out.append([r.status, r.read().hex()])
+    except urllib.error.HTTPError as e:
+        out.append([e.code, e.read().hex()])
+    except Exception as e:
+        out.append([0, repr(e).encode().hex()])
+json.dump(out, sys.stdout)
+"""
+
+
+def fetch_all(netns, urls):
+    """GETs every URL from inside the namespace (one helper process for all);
+    [(status, body bytes)]; status 0 = no HTTP answer (the body is the error)."""
+    result = netns.run([sys.executable, "-c", FETCH], input=json.dumps(urls),
+                       timeout=max(30, 10 * len(urls)))
+    assert result.returncode == 0, f"fetch helper failed: {result.stderr}"
+    return [(status, bytes.fromhex(body)) for status, body in json.loads(result.stdout)]
+
+
+def fetch(netns, url):
+    return fetch_all(netns, [url])[0]
 
 
 def scrape(netns, url):

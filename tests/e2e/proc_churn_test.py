@@ -34,7 +34,6 @@ Exit: 0 pass, 1 fail, 77 skip (not root).
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from netns_util import (SS_STATES, Netns, parse_exposition, require_root,  # noqa: E402
+from netns_util import (Netns, parse_exposition, require_root, ss_sockets,  # noqa: E402
                         value, wait_for)
 
 PORT = 19951          # exporter
@@ -58,22 +57,6 @@ ALLOWED_STATES = {
     "churn-child": {"syn_sent", "established", "close_wait"},
 }
 ANY = {"(none)", "(unknown)", "(other)", "curl"}
-USERS = re.compile(r'\("([^"]*)",pid=(\d+),fd=(\d+)\)')
-
-
-def ss_sockets(ns):
-    """[(state, local_port, peer_port, [owner names])] from ss -tanp."""
-    out = ns.run(["ss", "-tanpH"], check=True).stdout
-    sockets = []
-    for line in out.splitlines():
-        fields = line.split()
-        state = SS_STATES.get(fields[0], fields[0])
-        local_port = int(fields[3].rsplit(":", 1)[1])
-        peer = fields[4].rsplit(":", 1)[1]
-        peer_port = int(peer) if peer.isdigit() else 0
-        owners = [m.group(1) for m in USERS.finditer(line)]
-        sockets.append((state, local_port, peer_port, owners))
-    return sockets
 
 
 def scrape(ns):
@@ -87,7 +70,7 @@ def scrape(ns):
 def check_sample(ns, exporter_comm, n):
     # ss first, then the scrape: the snapshot served is at most one poll
     # older or newer than ss; the held sockets do not change in between.
-    ss = ss_sockets(ns)
+    ss = ss_sockets(ns, owners=True)
     samples = scrape(ns)
     mine = [s for s in ss if "stable-owner" in s[3]]
     ss_listen = sum(1 for s in mine if s[0] == "listen")

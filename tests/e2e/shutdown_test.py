@@ -29,7 +29,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from netns_util import Netns, require_root, wait_for  # noqa: E402
+from netns_util import Netns, fetch, require_root, wait_for  # noqa: E402
 
 ADDRESS = "127.0.0.1:19941"
 LIMIT_SECONDS = 5
@@ -42,13 +42,7 @@ CONFIG = "poll:\n  interval: 500ms\nlog:\n  level: info\n"
 
 def get(ns, path):
     """HTTP status of a GET from inside the namespace, None if no answer."""
-    code = ("import sys,urllib.request,urllib.error\n"
-            "try:\n"
-            "  print(urllib.request.urlopen(sys.argv[1],timeout=5).status)\n"
-            "except urllib.error.HTTPError as e:\n"
-            "  print(e.code)\n")
-    result = ns.run([sys.executable, "-c", code, f"http://{ADDRESS}{path}"], timeout=30)
-    return int(result.stdout) if result.returncode == 0 and result.stdout.strip() else None
+    return fetch(ns, f"http://{ADDRESS}{path}")[0] or None
 
 
 def write(path, content):

@@ -188,8 +188,7 @@ class MetricsEndpointTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     collectable_ = std::make_shared<SnapshotCollectable>();
-    server_ = std::make_unique<HttpServer>(
-        std::vector<std::shared_ptr<prometheus::Collectable>>{collectable_}, [] { return true; });
+    server_ = std::make_unique<HttpServer>(collectable_, [] { return true; });
     Config::Web web;
     web.listen_address = "127.0.0.1:0";
     ASSERT_TRUE(server_->Start(web).ok());
@@ -295,7 +294,7 @@ TEST_F(MetricsEndpointTest, ClosesWhenAskedOrAfterAnError) {
 
 TEST(MetricsEndpoint, NothingPublishedYetIsAnEmptyPlainBody) {
   auto collectable = std::make_shared<SnapshotCollectable>();
-  HttpServer server({collectable}, [] { return false; });
+  HttpServer server(collectable, [] { return false; });
   Config::Web web;
   web.listen_address = "127.0.0.1:0";
   ASSERT_TRUE(server.Start(web).ok());

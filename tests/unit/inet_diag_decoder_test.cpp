@@ -17,6 +17,7 @@ using testing::Concat;
 using testing::DiagMessage;
 using testing::DoneMessage;
 using testing::ErrorMessage;
+using testing::RetypeRecords;
 using testing::SocketSpec;
 
 constexpr uint32_t kSeq = 7;
@@ -167,10 +168,7 @@ TEST(InetDiagDecoder, RecordsMustCarryTheRequestType) {
   spec.state = kEstablished;
   Bytes v2_record = DiagMessage(kSeq, kPid, spec);
   Bytes legacy_record = v2_record;
-  nlmsghdr hdr;
-  std::memcpy(&hdr, legacy_record.data(), sizeof(hdr));
-  hdr.nlmsg_type = TCPDIAG_GETSOCK;
-  std::memcpy(legacy_record.data(), &hdr, sizeof(hdr));
+  RetypeRecords(legacy_record, TCPDIAG_GETSOCK);
   const DumpIdentity legacy{kSeq, kPid, TCPDIAG_GETSOCK};
 
   CollectingSink sink;

@@ -75,6 +75,23 @@ inline Bytes ErrorMessage(uint32_t seq, uint32_t pid, int error) {
   return Message(NLMSG_ERROR, 0, seq, pid, &err, sizeof(err));
 }
 
+// The kernel echoes the request's type in its records: makes the
+// SOCK_DIAG_BY_FAMILY records in `bytes` answer a request of `type`
+// (TCPDIAG_GETSOCK for the legacy one).
+inline void RetypeRecords(Bytes& bytes, uint16_t type) {
+  size_t off = 0;
+  while (off + sizeof(nlmsghdr) <= bytes.size()) {
+    nlmsghdr hdr;
+    std::memcpy(&hdr, bytes.data() + off, sizeof(hdr));
+    if (hdr.nlmsg_len < sizeof(hdr)) return;
+    if (hdr.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+      hdr.nlmsg_type = type;
+      std::memcpy(bytes.data() + off, &hdr, sizeof(hdr));
+    }
+    off += NLMSG_ALIGN(hdr.nlmsg_len);
+  }
+}
+
 inline Bytes Concat(std::initializer_list<Bytes> parts) {
   Bytes out;
   for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());

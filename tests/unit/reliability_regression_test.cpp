@@ -70,13 +70,16 @@ TEST(ReliabilityRegression, DurationSumOverflowIsAnError) {
   EXPECT_FALSE(parsed.ok()) << "returned " << parsed->count() << "ms";
 }
 
+class NullSink : public TableSink {
+ public:
+  void BeginAttempt() override {}
+  void OnRecord(const SocketRecord&) override {}
+};
+
 // strerror(-status) with status == INT_MIN negated INT_MIN (UB, reported by
 // UBSan on the first fuzzing seconds). Must be an ordinary decode failure.
 TEST(ReliabilityRegression, NlmsgErrorWithIntMinIsAnOrdinaryFailure) {
-  class NullSink : public RecordSink {
-   public:
-    void OnRecord(const SocketRecord&) override {}
-  } sink;
+  NullSink sink;
   ChunkStats stats;
   const auto error = testing::ErrorMessage(1, 2, INT_MIN);
   auto status = DecodeDumpChunk(error, DumpIdentity{1, 2}, sink, stats);
@@ -104,12 +107,22 @@ class ReplayDir {
   std::filesystem::path dir_;
 };
 
-class CountingSink : public TableSink {
- public:
-  void BeginAttempt() override { records = 0; }
-  void OnRecord(const SocketRecord&) override { ++records; }
-  uint64_t records = 0;
-};
+// One record, as a recording of inet.bin would hold it.
+testing::Bytes OneRecord() {
+  testing::SocketSpec spec;
+  spec.state = 1;
+  return testing::DiagMessage(0, 0, spec);
+}
+
+// Reads the table from a replay of `inet` (inet.bin) with no retries.
+bool ReplayReadSucceeds(const testing::Bytes& inet) {
+  ReplayDir dir(inet);
+  ReplayTransportFactory factory(dir.path());
+  TcpTableReader reader(factory, 0);
+  NullSink sink;
+  TableReadStats stats;
+  return reader.Read(sink, stats).ok();
+}
 
 // A recording with a message whose nlmsg_len is 0 (a corrupt or hand-edited
 // --netlink.replay-dir file): ReplayTransport::Receive stepped by
@@ -120,17 +133,9 @@ TEST(ReliabilityRegressionDeathTest, ReplayOfZeroLengthMessageFailsInsteadOfHang
   EXPECT_EXIT(
       {
         ::alarm(10);
-        testing::SocketSpec spec;
-        spec.state = 1;
-        auto bytes = testing::DiagMessage(0, 0, spec);
+        auto bytes = OneRecord();
         bytes.resize(bytes.size() + 16, 0);  // a header with nlmsg_len 0
-        ReplayDir dir(bytes);
-        ReplayTransportFactory factory(dir.path());
-        TcpTableReader reader(factory, 0);
-        CountingSink sink;
-        TableReadStats stats;
-        const bool ok = reader.Read(sink, stats).ok();
-        std::exit(ok ? 1 : 0);
+        std::exit(ReplayReadSucceeds(bytes) ? 1 : 0);
       },
       ::testing::ExitedWithCode(0), "");
 }
@@ -144,17 +149,9 @@ TEST(ReliabilityRegressionDeathTest, ReplayOfTruncatedRecordingFailsCleanly) {
   EXPECT_EXIT(
       {
         ::alarm(10);
-        testing::SocketSpec spec;
-        spec.state = 1;
-        auto bytes = testing::DiagMessage(0, 0, spec);
+        auto bytes = OneRecord();
         bytes.resize(bytes.size() - 10);
-        ReplayDir dir(bytes);
-        ReplayTransportFactory factory(dir.path());
-        TcpTableReader reader(factory, 0);
-        CountingSink sink;
-        TableReadStats stats;
-        const bool ok = reader.Read(sink, stats).ok();
-        std::exit(ok ? 1 : 0);
+        std::exit(ReplayReadSucceeds(bytes) ? 1 : 0);
       },
       ::testing::ExitedWithCode(0), "");
 }

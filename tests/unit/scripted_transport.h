@@ -31,25 +31,29 @@ using Script = std::function<std::vector<Step>(uint8_t family, uint32_t states, 
 class ScriptedTransport : public NetlinkTransport {
  public:
   ScriptedTransport(Script script, int* sends, int* legacy_sends, int* v2_sends)
-      : script_(std::move(script)), sends_(sends), requests_of_type_{legacy_sends, v2_sends} {}
+      : script_(std::move(script)),
+        sends_(sends),
+        legacy_sends_(legacy_sends),
+        v2_sends_(v2_sends) {}
   uint32_t PortId() const override { return kScriptedPortId; }
   Status Send(std::span<const uint8_t> message) override {
     nlmsghdr hdr;
     std::memcpy(&hdr, message.data(), sizeof(hdr));
     std::vector<Step> steps;
     if (hdr.nlmsg_type == TCPDIAG_GETSOCK) {
-      // Legacy request: both families (AF_UNSPEC); the kernel echoes the
-      // request type in every record, so the scripted records are retyped.
+      // Legacy request: both families (AF_UNSPEC), answered with records of
+      // its own type.
       inet_diag_req req;
       std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
       steps = script_(AF_UNSPEC, req.idiag_states, hdr.nlmsg_seq);
-      for (auto& step : steps) Retype(step.datagram);
+      for (auto& step : steps) RetypeRecords(step.datagram, TCPDIAG_GETSOCK);
+      ++*legacy_sends_;
     } else {
       inet_diag_req_v2 req;
       std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
       steps = script_(req.sdiag_family, req.idiag_states, hdr.nlmsg_seq);
+      ++*v2_sends_;
     }
-    ++*requests_of_type_[hdr.nlmsg_type == TCPDIAG_GETSOCK ? 0 : 1];
     steps_.assign(steps.begin(), steps.end());
     ++*sends_;
     return OkStatus();
@@ -66,23 +70,10 @@ class ScriptedTransport : public NetlinkTransport {
   }
 
  private:
-  static void Retype(Bytes& datagram) {
-    size_t off = 0;
-    while (off + sizeof(nlmsghdr) <= datagram.size()) {
-      nlmsghdr hdr;
-      std::memcpy(&hdr, datagram.data() + off, sizeof(hdr));
-      if (hdr.nlmsg_len < sizeof(hdr)) return;
-      if (hdr.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-        hdr.nlmsg_type = TCPDIAG_GETSOCK;
-        std::memcpy(datagram.data() + off, &hdr, sizeof(hdr));
-      }
-      off += NLMSG_ALIGN(hdr.nlmsg_len);
-    }
-  }
-
   Script script_;
   int* sends_;
-  int* requests_of_type_[2];
+  int* legacy_sends_;
+  int* v2_sends_;
   std::deque<Step> steps_;
 };
 
