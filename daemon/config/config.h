@@ -75,6 +75,19 @@ struct Config {
     // namespace on the node (Kubernetes pods), each labelled with its pod.
     enum class Mode { kHost, kAll } mode = Mode::kHost;
     uint32_t max = 256;
+    // Where pod_name / pod_namespace come from (netns/pod_identifier.h):
+    // the kubelet's pod log directories (trusted), the pod's own files (the
+    // pod supplies them), or nowhere (pod_uid only).
+    enum class PodNames { kKubelet, kPod, kNone } pod_names = PodNames::kKubelet;
+    std::string kubelet_pod_logs_dir = "/var/log/pods";
+    // Each namespace's read (sysctls, counters, socket table) must end within
+    // this; one that does not is skipped for the poll (its last good data kept
+    // and marked stale) so that one namespace cannot hold up the others.
+    std::chrono::milliseconds read_timeout{5'000};
+    // TCP_BOUND_INACTIVE sockets are read in the node's namespace only unless
+    // this is set: asking for them makes the kernel walk the bind hash that
+    // every namespace shares, about 3 ms per pod beside 240k sockets.
+    bool pods_bound_inactive = false;
   } namespaces;
 
   struct Outbound {

@@ -218,7 +218,8 @@ Config LoadRoot(const YAML::Node& root) {
   if (root["close_wait"]) LoadCloseWait(root["close_wait"], "close_wait", config.close_wait);
   if (root["namespaces"]) {
     const YAML::Node& ns = root["namespaces"];
-    ExpectMap(ns, "namespaces", {"mode", "max"});
+    ExpectMap(ns, "namespaces", {"mode", "max", "pod_names", "kubelet_pod_logs_dir",
+                                 "read_timeout", "pods_bound_inactive"});
     if (ns["mode"]) {
       const std::string mode = AsString(ns["mode"], "namespaces.mode");
       if (mode == "host") {
@@ -232,6 +233,36 @@ Config LoadRoot(const YAML::Node& root) {
     if (ns["max"]) {
       config.namespaces.max =
           static_cast<uint32_t>(AsUnsigned(ns["max"], "namespaces.max", 1, 100000));
+    }
+    if (ns["pod_names"]) {
+      const std::string source = AsString(ns["pod_names"], "namespaces.pod_names");
+      using PodNames = Config::Namespaces::PodNames;
+      if (source == "kubelet") {
+        config.namespaces.pod_names = PodNames::kKubelet;
+      } else if (source == "pod") {
+        config.namespaces.pod_names = PodNames::kPod;
+      } else if (source == "none") {
+        config.namespaces.pod_names = PodNames::kNone;
+      } else {
+        Fail("namespaces.pod_names", "must be kubelet, pod or none, got '" + source + "'");
+      }
+    }
+    if (ns["kubelet_pod_logs_dir"]) {
+      config.namespaces.kubelet_pod_logs_dir =
+          AsString(ns["kubelet_pod_logs_dir"], "namespaces.kubelet_pod_logs_dir");
+      if (config.namespaces.kubelet_pod_logs_dir.empty() ||
+          config.namespaces.kubelet_pod_logs_dir[0] != '/') {
+        Fail("namespaces.kubelet_pod_logs_dir", "must be an absolute path");
+      }
+    }
+    if (ns["read_timeout"]) {
+      config.namespaces.read_timeout =
+          AsDuration(ns["read_timeout"], "namespaces.read_timeout", std::chrono::milliseconds(1),
+                     std::chrono::hours(1));
+    }
+    if (ns["pods_bound_inactive"]) {
+      config.namespaces.pods_bound_inactive =
+          AsBool(ns["pods_bound_inactive"], "namespaces.pods_bound_inactive");
     }
   }
   if (root["outbound"]) {

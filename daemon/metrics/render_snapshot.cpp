@@ -146,10 +146,22 @@ void RenderSockets(const SocketTable& t, Families& f) {
 }
 
 void RenderKernel(const TargetData& s, Families& f) {
+  f.Single("tcpstate_netns_stale",
+           "1 when the latest poll could not read this network namespace's socket table "
+           "(failed, or cut at namespaces.read_timeout): its socket series are from an "
+           "earlier poll.",
+           MetricType::Gauge, s.stale ? 1 : 0);
   if (s.kernel) {
     for (const auto& setting : s.kernel->values) {
       f.Single("tcpstate_kernel_" + setting.metric, setting.help, MetricType::Gauge,
                static_cast<double>(setting.value));
+      if (setting.metric == "tcp_ehash_entries") {
+        f.Single("tcpstate_netns_own_socket_hash",
+                 "1 when this network namespace has its own established socket hash "
+                 "(net.ipv4.tcp_ehash_entries > 0), 0 when it shares the node's: then every "
+                 "dump of it walks the sockets of all sharing namespaces.",
+                 MetricType::Gauge, setting.value > 0 ? 1 : 0);
+      }
     }
   }
   if (s.tcpext) {
@@ -190,6 +202,10 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
   f.Single("tcpstate_netlink_dump_retries_total",
            "Socket table reads restarted because the kernel flagged NLM_F_DUMP_INTR.",
            MetricType::Counter, static_cast<double>(s.netlink_retries));
+  f.Single("tcpstate_netlink_foreign_datagrams_total",
+           "Netlink datagrams dropped because a process, not the kernel, sent them to the "
+           "exporter's sock_diag socket (a spoofing attempt).",
+           MetricType::Counter, static_cast<double>(s.netlink_foreign_datagrams));
   f.Start("tcpstate_netlink_errors_total", "Failed sock_diag reads, by reason.",
           MetricType::Counter);
   for (const auto& [reason, count] : s.netlink_errors) {
@@ -251,6 +267,23 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
     f.Single("tcpstate_netns_unreadable_processes",
              "Processes whose network namespace the exporter may not read.", MetricType::Gauge,
              static_cast<double>(s.netns.unreadable));
+    f.Single("tcpstate_netns_deadline_exceeded_total",
+             "Network namespace reads cut at namespaces.read_timeout (the namespace's last "
+             "good data is kept, tcpstate_netns_stale 1).",
+             MetricType::Counter, static_cast<double>(s.netns.deadline_exceeded_total));
+    f.Start("tcpstate_pod_identity_failures_total",
+            "Pod names or namespaces that could not be read safely, by reason (the label is "
+            "then empty): missing, symlink_loop, not_regular, too_large, unsafe_filesystem, "
+            "error (pod files); timeout, busy (background reads); kubelet_dir, "
+            "kubelet_unknown (kubelet pod log directories).",
+            MetricType::Counter);
+    for (const auto& [reason, count] : s.netns.pod_identity_failures_total) {
+      f.Add({{"reason", reason}}, static_cast<double>(count));
+    }
+    f.Single("tcpstate_pod_identity_reads_in_flight",
+             "Background reads of pod files not finished (namespaces.pod_names: pod); one "
+             "that stays up is stuck in the kernel.",
+             MetricType::Gauge, static_cast<double>(s.netns.pod_identity_reads_in_flight));
   }
   const ConfigReloadStats& reload = s.config_reload;
   f.Single("tcpstate_config_last_reload_successful",

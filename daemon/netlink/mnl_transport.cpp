@@ -3,7 +3,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <string>
 
 #include "netlink/netlink_transport.h"
 
@@ -33,20 +35,50 @@ class MnlTransport : public NetlinkTransport {
   }
 
   Result<size_t> Receive(std::span<uint8_t> buffer) override {
-    // EINTR is bounded: a signal storm must not pin the poll thread.
-    for (int attempt = 0; attempt < 16; ++attempt) {
-      // mnl_socket_recvfrom reports MSG_TRUNC as ENOSPC.
-      const ssize_t got = mnl_socket_recvfrom(socket_.get(), buffer.data(), buffer.size());
-      if (got >= 0) return static_cast<size_t>(got);
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, "netlink recvfrom");
+    // Bounded: neither a signal storm nor a local process flooding our port
+    // id may pin the poll thread.
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      sockaddr_nl sender{};
+      iovec iov{.iov_base = buffer.data(), .iov_len = buffer.size()};
+      msghdr msg{};
+      msg.msg_name = &sender;
+      msg.msg_namelen = sizeof(sender);
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      const ssize_t got = ::recvmsg(mnl_socket_get_fd(socket_.get()), &msg, 0);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError(errno, "netlink recvmsg");
+      }
+      // Any process of the namespace may send to our port id (unicast needs no
+      // privilege), and a dump runs inside pods: only the kernel is believed.
+      if (msg.msg_namelen != sizeof(sender) || sender.nl_family != AF_NETLINK ||
+          sender.nl_pid != 0) {
+        ++foreign_datagrams_;
+        continue;
+      }
+      if ((msg.msg_flags & MSG_TRUNC) != 0) {
+        return Error{ENOSPC, "netlink datagram larger than the receive buffer"};
+      }
+      return static_cast<size_t>(got);
     }
-    return ErrnoError(EINTR, "netlink recvfrom");
+    return Error{EINTR, "netlink recvmsg: interrupted or flooded by foreign datagrams " +
+                            std::to_string(kMaxAttempts) + " times"};
   }
 
+  void SetReceiveTimeout(std::chrono::milliseconds timeout) override {
+    const auto ms = std::max<int64_t>(1, timeout.count());
+    timeval tv{.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    (void)setsockopt(mnl_socket_get_fd(socket_.get()), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+
+  uint64_t foreign_datagrams() const override { return foreign_datagrams_; }
+
  private:
+  static constexpr int kMaxAttempts = 1024;
   std::unique_ptr<mnl_socket, MnlSocketCloser> socket_;
   uint32_t portid_;
+  uint64_t foreign_datagrams_ = 0;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // mode can substitute it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -16,9 +17,16 @@ class NetlinkTransport {
   // The port id replies are addressed to.
   virtual uint32_t PortId() const = 0;
   virtual Status Send(std::span<const uint8_t> message) = 0;
-  // Receives one datagram; 0 bytes means the peer closed (EOF). A datagram
-  // larger than the buffer is an error (ENOSPC), never silently truncated.
+  // Receives one datagram from the kernel; 0 bytes means the peer closed
+  // (EOF). A datagram larger than the buffer is an error (ENOSPC), never
+  // silently truncated. Datagrams another process sent to our port id are
+  // dropped and counted (foreign_datagrams()), as iproute2 does.
   virtual Result<size_t> Receive(std::span<uint8_t> buffer) = 0;
+  // Bounds how long one Receive() may wait (EAGAIN after it); a transport
+  // without a kernel behind it may ignore it.
+  virtual void SetReceiveTimeout(std::chrono::milliseconds /*timeout*/) {}
+  // Datagrams dropped because their sender was not the kernel (port id 0).
+  virtual uint64_t foreign_datagrams() const { return 0; }
 };
 
 // Opens one transport per poll, so a failed dump never leaves stale replies

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <span>
@@ -27,6 +28,14 @@ class StateFilter : public RecordSink {
   uint32_t states_;
 };
 
+// One receive never waits longer than this, deadline or not.
+constexpr std::chrono::milliseconds kMaxReceiveWait{10'000};
+
+Error DeadlineError() {
+  return Error{kReadDeadline, "socket table read ran past the namespace's deadline "
+                              "(namespaces.read_timeout)"};
+}
+
 }  // namespace
 
 static const char* ReasonFor(const Error& error) {
@@ -46,6 +55,8 @@ static const char* ReasonFor(const Error& error) {
       return "interrupted";
     case ECANCELED:
       return "cancelled";
+    case kReadDeadline:
+      return "deadline";
     default:
       return "recv";
   }
@@ -54,7 +65,7 @@ static const char* ReasonFor(const Error& error) {
 Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& transport,
                                                             const DumpRequest& request,
                                                             RecordSink& sink,
-                                                            const std::atomic<bool>* stop,
+                                                            const ReadOptions& options,
                                                             ChunkStats& chunk_stats) {
   const DumpIdentity identity{next_seq_++, transport.PortId(), RecordTypeFor(request)};
   if (auto sent = transport.Send(BuildInetDiagDumpRequest(request, identity.seq)); !sent.ok()) {
@@ -64,11 +75,24 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& tr
   StateFilter filter(sink, request.states);
   // Bounded: even 10M sockets fit in far fewer datagrams than this.
   for (int datagrams = 0; datagrams < 50'000'000; ++datagrams) {
-    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+    if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
       return Error{ECANCELED, "dump cancelled by shutdown"};
     }
+    if (options.deadline) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *options.deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return DeadlineError();
+      transport.SetReceiveTimeout(std::min(left, kMaxReceiveWait));
+    }
     auto received = transport.Receive(buffer_);
-    if (!received.ok()) return received.error();
+    if (!received.ok()) {
+      const int code = received.error().code;
+      if ((code == EAGAIN || code == EWOULDBLOCK) && options.deadline &&
+          std::chrono::steady_clock::now() >= *options.deadline) {
+        return DeadlineError();
+      }
+      return received.error();
+    }
     if (*received == 0) {
       return Error{kDecodeTruncated, "netlink socket closed before NLMSG_DONE"};
     }
@@ -82,19 +106,21 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& tr
   return Error{kDecodeMalformed, "dump did not end"};
 }
 
-Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const std::atomic<bool>* stop) {
-  constexpr uint32_t kNotListen = kAllStatesMask & ~StateBit(kListen);
+Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const ReadOptions& options) {
+  const uint32_t not_listen = kAllStatesMask & ~StateBit(kListen) &
+                              ~(options.bound_inactive ? 0U : StateBit(kBoundInactive));
   const std::array<DumpRequest, 2> single_walk = {{
       {AF_UNSPEC, StateBit(kListen)},
-      {AF_UNSPEC, kNotListen},
+      {AF_UNSPEC, not_listen},
   }};
   const std::array<DumpRequest, 4> per_family = {{
       {AF_INET, StateBit(kListen)},
       {AF_INET6, StateBit(kListen)},
-      {AF_INET, kNotListen},
-      {AF_INET6, kNotListen},
+      {AF_INET, not_listen},
+      {AF_INET6, not_listen},
   }};
   stats.failure_reason = nullptr;
+  stats.foreign_datagrams = 0;
   stats.fell_back = false;
   // Attempts restart on NLM_F_DUMP_INTR (bounded) and once when the legacy
   // request is refused (not counted as a retry).
@@ -106,6 +132,7 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const std::a
     }
     sink.BeginAttempt();
     stats.records = 0;
+    uint64_t foreign_before = (*transport)->foreign_datagrams();
     bool interrupted = false;
     bool refused = false;
     const std::span<const DumpRequest> requests = single_walk_
@@ -114,7 +141,9 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const std::a
     for (const auto& request : requests) {
       failed_on_send_ = false;
       ChunkStats chunk_stats;
-      auto outcome = RunDump(**transport, request, sink, stop, chunk_stats);
+      auto outcome = RunDump(**transport, request, sink, options, chunk_stats);
+      stats.foreign_datagrams += (*transport)->foreign_datagrams() - foreign_before;
+      foreign_before = (*transport)->foreign_datagrams();
       if (!outcome.ok()) {
         // A kernel without the legacy interface answers the first request
         // with NLMSG_ERROR before any record: nothing was counted yet.

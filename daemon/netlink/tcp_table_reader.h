@@ -4,7 +4,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,11 +35,29 @@ enum class DumpStrategy {
   kPerFamily,   // SOCK_DIAG_BY_FAMILY per address family
 };
 
+// Error::code when a read ran past ReadOptions::deadline.
+inline constexpr int kReadDeadline = -1006;
+
+struct ReadOptions {
+  // Checked between datagrams so shutdown never waits for a long dump.
+  const std::atomic<bool>* stop = nullptr;
+  // The namespace's read deadline: checked between datagrams, and no single
+  // receive waits past it.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  // TCP_BOUND_INACTIVE (bound, neither listening nor connected) makes the
+  // kernel walk the bind hash, which every network namespace of the node
+  // shares: asking for it in a pod costs in proportion to the node's sockets.
+  bool bound_inactive = true;
+};
+
 struct TableReadStats {
   uint64_t records = 0;
   uint32_t retries = 0;  // attempts restarted because of NLM_F_DUMP_INTR
+  // Datagrams dropped because a process, not the kernel, sent them.
+  uint64_t foreign_datagrams = 0;
   // On failure, a stable label value: socket, send, recv, truncated,
-  // malformed, sequence, nlmsg_error, done_error, interrupted, cancelled.
+  // malformed, sequence, nlmsg_error, done_error, interrupted, cancelled,
+  // deadline.
   const char* failure_reason = nullptr;
   // Set on the read in which kAuto found the legacy request refused and
   // switched to per-family requests for good; `fallback_error` says why.
@@ -61,9 +81,7 @@ class TcpTableReader {
   // True while the legacy single-walk request is in use.
   bool single_walk() const { return single_walk_; }
 
-  // `stop` is checked between datagrams so shutdown never waits for a long
-  // dump to finish.
-  Status Read(TableSink& sink, TableReadStats& stats, const std::atomic<bool>* stop = nullptr);
+  Status Read(TableSink& sink, TableReadStats& stats, const ReadOptions& options = {});
 
  private:
   struct DumpOutcome {
@@ -72,7 +90,7 @@ class TcpTableReader {
   };
   // `chunk_stats` counts what was decoded, also when the dump fails.
   Result<DumpOutcome> RunDump(NetlinkTransport& transport, const DumpRequest& request,
-                              RecordSink& sink, const std::atomic<bool>* stop,
+                              RecordSink& sink, const ReadOptions& options,
                               ChunkStats& chunk_stats);
 
   TransportFactory& factory_;

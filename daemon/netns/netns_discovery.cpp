@@ -9,31 +9,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 
 #include "common/proc_link.h"
-#include "common/utf8.h"
 
 namespace tcpstate {
 namespace {
 
 constexpr size_t kPidsPerNamespace = 4;
-
-std::string ReadSmallFile(const std::filesystem::path& path, size_t limit = 4096) {
-  std::ifstream in(path);
-  if (!in) return "";
-  std::string content(limit, '\0');
-  in.read(content.data(), static_cast<std::streamsize>(limit));
-  content.resize(static_cast<size_t>(in.gcount()));
-  return content;
-}
-
-std::string FirstLine(std::string text) {
-  text = text.substr(0, text.find('\n'));
-  while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.pop_back();
-  return text;
-}
 
 }  // namespace
 
@@ -75,29 +58,6 @@ std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root, uin
   for (auto& [inode, info] : by_inode) out.push_back(std::move(info));
   std::stable_partition(out.begin(), out.end(), [](const NetnsInfo& n) { return n.host; });
   return out;
-}
-
-void IdentifyPod(const std::filesystem::path& proc_root, NetnsInfo& info) {
-  if (info.host) return;
-  for (int32_t pid : info.pids) {
-    const auto dir = proc_root / std::to_string(pid);
-    PodIdentity pod = ParsePodIdentity(ReadSmallFile(dir / "cgroup", 16384));
-    if (!pod.found()) continue;
-    info.pod = pod;
-    // The container's hostname is the pod name unless spec.hostname overrides
-    // it; the namespace comes from the service account mount when present.
-    info.pod_name =
-        SanitizeLabelValue(FirstLine(ReadSmallFile(dir / "root/etc/hostname", 256)), 253);
-    // /var/run is often an absolute symlink to /run inside the image, which
-    // the kernel would resolve against our root, not the pod's: try both.
-    for (const char* secrets : {"root/var/run/secrets", "root/run/secrets"}) {
-      info.pod_namespace = SanitizeLabelValue(
-          FirstLine(ReadSmallFile(dir / secrets / "kubernetes.io/serviceaccount/namespace", 256)),
-          63);
-      if (!info.pod_namespace.empty()) break;
-    }
-    return;
-  }
 }
 
 Result<UniqueFd> OpenNetns(const std::filesystem::path& proc_root, const NetnsInfo& info) {

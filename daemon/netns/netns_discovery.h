@@ -19,7 +19,9 @@ struct NetnsInfo {
   bool host = false;          // the namespace of pid 1
   std::vector<int32_t> pids;  // a few members, to open the namespace through
   PodIdentity pod;
-  std::string pod_name;  // best effort, see docs
+  // From namespaces.pod_names (netns/pod_identifier.h): the kubelet's, or
+  // what the pod itself claims.
+  std::string pod_name;
   std::string pod_namespace;
 };
 
@@ -39,9 +41,6 @@ bool ReadNetnsInode(const std::filesystem::path& link_path, uint64_t* inode);
 // `fallback_host` (the exporter's own) is taken for it.
 std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root, uint64_t fallback_host,
                                      DiscoveryStats& stats);
-
-// Fills pod identity and names from the namespace's processes.
-void IdentifyPod(const std::filesystem::path& proc_root, NetnsInfo& info);
 
 // Opens the namespace through one of its processes (they may exit meanwhile).
 // ENOENT when none is left: the namespace vanished.

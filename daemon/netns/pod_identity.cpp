@@ -79,7 +79,11 @@ PodIdentity ParsePodIdentity(std::string_view cgroup_file) {
       if (!after_pod && ExtractUid(component, &identity.pod_uid)) {
         after_pod = true;
       } else if (after_pod && !component.empty()) {
+        // The container is the kubelet's level right below the pod. Deeper
+        // cgroups are the container's own (with a delegated hierarchy it may
+        // create any), so they may not pose as a container or another pod.
         identity.container_id = ContainerIdFrom(component);
+        break;
       }
       pos = end + 1;
     }

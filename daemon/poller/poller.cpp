@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <set>
 #include <thread>
 
 #include "aggregate/poll_aggregator.h"
@@ -67,6 +69,7 @@ Poller::Poller(Config config, std::unique_ptr<TransportFactory> transports,
     : config_(std::move(config)), transports_(std::move(transports)), output_(output) {
   reader_ = std::make_unique<TcpTableReader>(*transports_, config_.poll.netlink_dump_retries);
   if (config_.processes.enabled) owners_ = MakeOwnerDirectory();
+  pods_ = MakePodIdentifier();
   for (const char* reason : kNetlinkReasons) self_.netlink_errors[reason] = 0;
   self_.attribution_enabled = config_.processes.enabled;
   reload_.last_success_timestamp_seconds = UnixSeconds();  // the start-up load
@@ -81,6 +84,27 @@ std::unique_ptr<ProcOwnerDirectory> Poller::MakeOwnerDirectory() {
   auto owners = std::make_unique<ProcOwnerDirectory>(config_.proc_root, config_.processes.groups);
   owners->SetStopFlag(&stopping_);  // a scan in progress at shutdown stops within one read
   return owners;
+}
+
+std::unique_ptr<PodIdentifier> Poller::MakePodIdentifier() const {
+  PodIdentifier::Options options;
+  using PodNames = Config::Namespaces::PodNames;
+  switch (config_.namespaces.pod_names) {
+    case PodNames::kKubelet:
+      options.source = PodNameSource::kKubelet;
+      break;
+    case PodNames::kPod:
+      options.source = PodNameSource::kPod;
+      break;
+    case PodNames::kNone:
+      options.source = PodNameSource::kNone;
+      break;
+  }
+  options.proc_root = config_.proc_root;
+  options.kubelet_pod_logs_dir = config_.namespaces.kubelet_pod_logs_dir;
+  // Pod files are tiny: a read that takes longer than this is stuck.
+  options.wait_budget = std::min(config_.namespaces.read_timeout, std::chrono::milliseconds(1000));
+  return std::make_unique<PodIdentifier>(std::move(options));
 }
 
 void Poller::SetActivity(std::string what) {
@@ -132,7 +156,11 @@ void Poller::ApplyPendingConfig() {
   const bool owners_changed = next->processes.enabled != config_.processes.enabled ||
                               next->proc_root != config_.proc_root ||
                               !SameGroups(next->processes.groups, config_.processes.groups);
-  const bool mode_changed = next->namespaces.mode != config_.namespaces.mode;
+  const bool mode_changed = next->namespaces.mode != config_.namespaces.mode ||
+                            next->namespaces.pod_names != config_.namespaces.pod_names ||
+                            next->namespaces.kubelet_pod_logs_dir !=
+                                config_.namespaces.kubelet_pod_logs_dir ||
+                            next->proc_root != config_.proc_root;
   config_ = std::move(*next);
   reader_ = std::make_unique<TcpTableReader>(*transports_, config_.poll.netlink_dump_retries);
   for (auto& [key, target] : targets_) {
@@ -141,7 +169,10 @@ void Poller::ApplyPendingConfig() {
   if (owners_changed) {
     owners_ = config_.processes.enabled ? MakeOwnerDirectory() : nullptr;
   }
-  if (mode_changed) targets_.clear();  // labels change: start afresh
+  if (mode_changed) {
+    targets_.clear();  // labels change: start afresh
+    pods_ = MakePodIdentifier();
+  }
   self_.attribution_enabled = config_.processes.enabled;
   spdlog::info("configuration reloaded");
 }
@@ -171,6 +202,9 @@ std::vector<Poller::Target*> Poller::SelectTargets() {
   if (found.size() > config_.namespaces.max) found.resize(config_.namespaces.max);
   std::map<uint64_t, Target> kept;
   std::vector<uint64_t> order;
+  std::set<uint64_t> present;
+  pods_->BeginPoll();
+  SetActivity("identifying pods (" + config_.proc_root + "/<pid>/cgroup)");
   for (auto& info : found) {
     auto it = targets_.find(info.inode);
     Target target;
@@ -178,14 +212,20 @@ std::vector<Poller::Target*> Poller::SelectTargets() {
       target = std::move(it->second);
       target.netns.pids = info.pids;  // members change; identity does not
     } else {
-      IdentifyPod(config_.proc_root, info);
       target.netns = std::move(info);
       target.tracker = make_tracker();
+    }
+    if (!target.identity_final) {
+      target.identity_final = pods_->Identify(target.netns);
       target.data.labels = LabelsFor(target.netns);
     }
     order.push_back(target.netns.inode);
+    present.insert(target.netns.inode);
     kept.emplace(target.netns.inode, std::move(target));
   }
+  pods_->Retain(present);
+  self_.netns.pod_identity_failures_total = pods_->stats().failures_total;
+  self_.netns.pod_identity_reads_in_flight = pods_->stats().reads_in_flight;
   targets_ = std::move(kept);  // namespaces that are gone leave no series
   std::vector<Target*> selected;
   for (uint64_t inode : order) selected.push_back(&targets_.at(inode));
@@ -222,6 +262,7 @@ void Poller::ReadKernel(Visit& visit, bool entered) {
 }
 
 void Poller::VisitTarget(Visit& visit, bool entered) {
+  const auto deadline = Clock::now() + config_.namespaces.read_timeout;
   ReadKernel(visit, entered);
   const auto start = Clock::now();
   const EphemeralRange range =
@@ -230,7 +271,12 @@ void Poller::VisitTarget(Visit& visit, bool entered) {
       std::make_unique<PollAggregator>(config_, PortRange{range.low, range.high}, owners_.get(),
                                        *visit.target->tracker, MonotonicMs());
   SetActivity("reading the socket table (netlink sock_diag)");
-  visit.status = reader_->Read(*visit.aggregator, visit.stats, &stopping_);
+  ReadOptions options;
+  options.stop = &stopping_;
+  options.deadline = deadline;
+  options.bound_inactive = visit.target->netns.inode == 0 || visit.target->netns.host ||
+                           config_.namespaces.pods_bound_inactive;
+  visit.status = reader_->Read(*visit.aggregator, visit.stats, options);
   visit.sock_diag_seconds = SecondsSince(start);
 }
 
@@ -286,6 +332,8 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
     }
     sock_diag.duration_seconds += visit.sock_diag_seconds;
     self_.netlink_retries += visit.stats.retries;
+    self_.netlink_foreign_datagrams += visit.stats.foreign_datagrams;
+    visit.target->data.stale = !visit.status.ok();
     if (visit.stats.fell_back) {
       spdlog::warn(
           "kernel refused the legacy TCPDIAG_GETSOCK dump ({}); reading each address family "
@@ -295,7 +343,11 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
     if (!visit.status.ok()) {
       all_ok = false;
       const char* reason = visit.stats.failure_reason ? visit.stats.failure_reason : "recv";
-      if (std::string(reason) != "cancelled") ++self_.netlink_errors[reason];
+      if (std::string(reason) == "deadline") {
+        ++self_.netns.deadline_exceeded_total;
+      } else if (std::string(reason) != "cancelled") {
+        ++self_.netlink_errors[reason];
+      }
       if (visit.status.error().message != last_error_) {
         spdlog::error(
             "socket table read failed ({}) in network namespace {}: {}; serving "

@@ -20,6 +20,7 @@
 #include "netlink/netlink_transport.h"
 #include "netlink/tcp_table_reader.h"
 #include "netns/netns_discovery.h"
+#include "netns/pod_identifier.h"
 #include "poller/snapshot.h"
 #include "procfs/proc_owner_directory.h"
 
@@ -60,6 +61,7 @@ class Poller {
     NetnsInfo netns;  // empty in host mode
     TargetData data;
     std::unique_ptr<CloseWaitTracker> tracker;
+    bool identity_final = false;  // pod names may still arrive while false
   };
   // One namespace's work in one poll.
   struct Visit;
@@ -71,6 +73,7 @@ class Poller {
   bool ReadSockets(std::vector<Visit>& visits);
   void SetActivity(std::string what);
   std::unique_ptr<ProcOwnerDirectory> MakeOwnerDirectory();
+  std::unique_ptr<PodIdentifier> MakePodIdentifier() const;
   // Publishes published_ with the current reload status; publish_mutex_ held.
   void PublishLocked();
   void RecordReload(const ReloadFailure* failure);
@@ -80,6 +83,7 @@ class Poller {
   SnapshotCollectable& output_;
   std::unique_ptr<TcpTableReader> reader_;
   std::unique_ptr<ProcOwnerDirectory> owners_;
+  std::unique_ptr<PodIdentifier> pods_;
   std::map<uint64_t, Target> targets_;
   uint64_t own_netns_ = 0;
   SelfStats self_;

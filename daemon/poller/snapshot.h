@@ -29,6 +29,9 @@ struct TargetData {
   std::shared_ptr<const SocketTable> sockets;
   std::shared_ptr<const KernelSettings> kernel;
   std::shared_ptr<const std::vector<TcpExtCounter>> tcpext;
+  // The latest poll could not read this namespace's socket table (failed or
+  // past its deadline): `sockets` is from an earlier poll.
+  bool stale = false;
 };
 
 struct NetnsStats {
@@ -38,6 +41,10 @@ struct NetnsStats {
   uint64_t vanished_total = 0;        // gone between discovery and dump
   uint64_t enter_failures_total = 0;  // setns or open refused (privileges)
   uint64_t unreadable = 0;            // processes whose namespace we may not see
+  uint64_t deadline_exceeded_total = 0;  // reads cut at namespaces.read_timeout
+  // Pod identity (netns/pod_identifier.h): why names could not be read.
+  std::map<std::string, uint64_t> pod_identity_failures_total;
+  uint64_t pod_identity_reads_in_flight = 0;
 };
 
 // SIGHUP reloads. Published at once when a reload ends, not at the next poll.
@@ -58,6 +65,7 @@ struct SelfStats {
   uint64_t poll_sockets = 0;
   std::map<std::string, SourceStatus> sources;  // sock_diag, process, ...
   uint64_t netlink_retries = 0;
+  uint64_t netlink_foreign_datagrams = 0;  // dropped: not sent by the kernel
   std::map<std::string, uint64_t> netlink_errors;  // by reason
   bool attribution_enabled = false;
   AttributionStats attribution;

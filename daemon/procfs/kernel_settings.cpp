@@ -37,6 +37,13 @@ constexpr SysctlSpec kSysctls[] = {
      "net.ipv4.tcp_max_syn_backlog: half-open connections remembered per listener."},
     {"net/ipv4/tcp_max_orphans", 0, "tcp_max_orphans",
      "net.ipv4.tcp_max_orphans: sockets not attached to any file the kernel keeps."},
+    {"net/ipv4/tcp_ehash_entries", 0, "tcp_ehash_entries",
+     "net.ipv4.tcp_ehash_entries: buckets of the established hash this network namespace "
+     "uses; negative when it shares the node's, so every dump of it walks the sockets of "
+     "all namespaces sharing it."},
+    {"net/ipv4/tcp_child_ehash_entries", 0, "tcp_child_ehash_entries",
+     "net.ipv4.tcp_child_ehash_entries (node's namespace only): established hash size given "
+     "to network namespaces created from now on; 0 makes them share the node's."},
 };
 
 std::optional<int64_t> ReadField(const std::filesystem::path& path, int field) {
