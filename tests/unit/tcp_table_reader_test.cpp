@@ -284,9 +284,68 @@ TEST(TcpTableReader, StopFlagCancels) {
   RecordingSink sink;
   TableReadStats stats;
   std::atomic<bool> stop{true};
-  auto status = reader.Read(sink, stats, &stop);
+  ReadOptions options;
+  options.stop = &stop;
+  auto status = reader.Read(sink, stats, options);
   ASSERT_FALSE(status.ok());
   EXPECT_STREQ(stats.failure_reason, "cancelled");
+}
+
+TEST(TcpTableReader, PastTheDeadlineFailsWithItsOwnReason) {
+  ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q); });
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  ReadOptions options;
+  options.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  auto status = reader.Read(sink, stats, options);
+  ASSERT_FALSE(status.ok());
+  EXPECT_STREQ(stats.failure_reason, "deadline");
+  EXPECT_EQ(status.error().code, kReadDeadline);
+  EXPECT_TRUE(sink.records.empty());
+}
+
+TEST(TcpTableReader, ADeadlineAheadDoesNotDisturbTheRead) {
+  ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q); });
+  TcpTableReader reader(factory, 3);
+  RecordingSink sink;
+  TableReadStats stats;
+  ReadOptions options;
+  options.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  ASSERT_TRUE(reader.Read(sink, stats, options).ok());
+  EXPECT_EQ(sink.records.size(), 4u);
+}
+
+// TCP_BOUND_INACTIVE makes the kernel walk the bind hash every namespace
+// shares: pod namespaces leave it out of the request.
+TEST(TcpTableReader, BoundInactiveIsAskedForOnlyWhenWanted) {
+  for (const bool wanted : {true, false}) {
+    std::vector<uint32_t> masks;
+    ScriptedFactory factory([&](uint8_t f, uint32_t s, uint32_t q) {
+      masks.push_back(s);
+      return SmallTable(f, s, q);
+    });
+    for (const auto strategy : {DumpStrategy::kSingleWalk, DumpStrategy::kPerFamily}) {
+      masks.clear();
+      TcpTableReader reader(factory, 3, strategy);
+      RecordingSink sink;
+      TableReadStats stats;
+      ReadOptions options;
+      options.bound_inactive = wanted;
+      ASSERT_TRUE(reader.Read(sink, stats, options).ok());
+      ASSERT_FALSE(masks.empty());
+      bool any_bound_inactive = false;
+      bool all_others = true;
+      for (uint32_t mask : masks) {
+        any_bound_inactive |= (mask & StateBit(kBoundInactive)) != 0;
+        if (mask != StateBit(kListen)) {
+          all_others &= (mask | StateBit(kListen) | StateBit(kBoundInactive)) == kAllStatesMask;
+        }
+      }
+      EXPECT_EQ(any_bound_inactive, wanted);
+      EXPECT_TRUE(all_others) << "every other state is still asked for";
+    }
+  }
 }
 
 }  // namespace
