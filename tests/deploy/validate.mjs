@@ -303,8 +303,14 @@ function wiringAndSecurity(name, objs) {
     "a toleration {operator: Exists} is needed to run on every node");
   check(ds.spec?.updateStrategy?.type === "RollingUpdate" && ds.spec.updateStrategy.rollingUpdate?.maxUnavailable !== undefined,
     W, "updateStrategy must be RollingUpdate with maxUnavailable");
+  // One hostPath only: the kubelet's pod log directories, read only, for trusted pod names.
   for (const v of pod.volumes ?? []) {
-    check(v.hostPath === undefined, W, `volume ${v.name} is a hostPath: the exporter needs none`);
+    if (v.hostPath === undefined) continue;
+    check(v.hostPath.path === "/var/log/pods" && v.hostPath.type === "Directory", W,
+      `volume ${v.name} is a hostPath other than /var/log/pods (type Directory): the exporter needs no other`);
+    const mounts = (pod.containers ?? []).flatMap((c) => c.volumeMounts ?? []).filter((m) => m.name === v.name);
+    check(mounts.length > 0 && mounts.every((m) => m.readOnly === true && !m.mountPropagation), W,
+      `hostPath volume ${v.name} must be mounted readOnly, without mount propagation`);
   }
   check((pod.containers ?? []).length === 1 && !(pod.initContainers ?? []).length, W, "exactly one container, no init containers");
   const c = pod.containers?.[0] ?? {};

@@ -215,6 +215,8 @@ if [ "$mutations" -eq 1 ]; then
     mutate $ds 's/hostPort: 9930/hostPort: 19930/' 'hostPort .* must equal containerPort' "hostPort differs from containerPort"
     mutate $ds '/^            appArmorProfile:$/,/^              type: Unconfined$/d' 'appArmorProfile' "AppArmor default profile"
     mutate $ds '/^        - operator: Exists$/d' 'toleration' "no toleration: not on every node"
+    mutate $ds 's|^            path: /var/log/pods$|            path: /var/lib/kubelet|' 'hostPath other than /var/log/pods' "hostPath to the kubelet's state"
+    mutate $ds '/^              mountPath: \/var\/log\/pods$/{n;s/readOnly: true/readOnly: false/}' 'must be mounted readOnly' "writable kubelet pod logs"
     mutate base/service.yaml 's/^    app.kubernetes.io\/name: tcpstate_exporter$/    app.kubernetes.io\/name: tcpstate-exporter/' 'does not select' "Service selector matches no pod"
     mutate base/tcpstate_exporter.yml 's/^  interval: 15s$/  interval: 10s/' 'differs from config/tcpstate_exporter.yml' "config copy drifted"
     mutate prometheus-operator/prometheusrule.yaml '0,/for: 15m/s//for: 20m/' 'spec differs from deploy/prometheus' "PrometheusRule drifted from the rules file"

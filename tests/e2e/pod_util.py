@@ -260,8 +260,11 @@ class Pod:
         self.netns = f"tcpstate-pod{key}-{os.getpid()}"
         self.uid = new_pod_uid()
         self.container_id = new_container_id()
-        self.hostname = hostname
+        self.hostname = hostname  # what the pod claims in /etc/hostname
         self.sa_namespace = sa_namespace
+        # What the kubelet knows (its pod log directory): deliberately not the hostname.
+        self.name = f"{key}-kubelet-name-{os.getpid()}"
+        self.k8s_namespace = sa_namespace or "default"
         self.layout = layout
         self.population = population  # sockpop options without dashes -> value
         self.port = port
@@ -371,6 +374,10 @@ class Pod:
             assert any(line.endswith(self.cgroup.proc_line()) for line in lines), \
                 f"pid {pid} not in {self.cgroup.proc_line()}: {lines}"
         return None
+
+    def add_kubelet_log_dir(self, logs_dir):
+        """What the kubelet creates for every pod: <logs_dir>/<namespace>_<name>_<uid>."""
+        os.makedirs(os.path.join(logs_dir, f"{self.k8s_namespace}_{self.name}_{self.uid}"))
 
     def stderr(self):
         try:
@@ -517,6 +524,23 @@ class DaemonSetRun:
                 self.config_mount = mount["mountPath"]
         if csc.get("privileged"):
             raise AssertionError("daemonset.yaml runs the exporter privileged")
+
+    def map_host_paths(self, tmp):
+        """The DaemonSet's hostPath /var/log/pods (the kubelet's pod log directories) mapped
+        to a directory below `tmp`: the ConfigMap copy used from now on points
+        namespaces.kubelet_pod_logs_dir there. Returns that directory."""
+        logs = os.path.join(tmp, "var-log-pods")
+        os.makedirs(logs)
+        with open(self.config_file) as f:
+            text = f.read()
+        text, n = re.subn(r"^(  kubelet_pod_logs_dir: )/var/log/pods$", rf"\g<1>{logs}", text,
+                          flags=re.M)
+        assert n == 1, f"{self.config_file} has no `kubelet_pod_logs_dir: /var/log/pods`"
+        copy = os.path.join(tmp, os.path.basename(self.config_file))
+        with open(copy, "w") as f:
+            f.write(text)
+        self.config_file = copy
+        return logs
 
     def argv(self, exporter, listen_port, config_file=None, extra=()):
         """The container's command line on this machine."""

@@ -11,7 +11,10 @@ workers, found with `ip netns pids`) are moved into a kubelet-style pod cgroup:
      its own net.ipv4.ip_local_port_range
   c  systemd-style path in cgroup v2 (kubepods-pod<uid>.slice/crio-<id>.scope); no service
      account; sockpop runs as nobody (65534)
-Every pod has its own mount namespace with its pod name in /etc/hostname.
+Every pod has its own mount namespace with a hostname in /etc/hostname, and a kubelet-style
+log directory <namespace>_<name>_<uid> (in a temporary directory the ConfigMap's
+namespaces.kubelet_pod_logs_dir is pointed at) whose name differs from that hostname: the
+labels must follow the kubelet, not what the pod claims.
 
 The exporter gets the DaemonSet's command line (deploy/docker/Dockerfile ENTRYPOINT and the
 container args of deploy/kubernetes/base/daemonset.yaml, the ConfigMap file
@@ -168,32 +171,21 @@ def check_population(pod, ss):
 
 
 def check_pod_labels(samples, pod):
+    """Names come from the kubelet's pod log directory (namespaces.pod_names: kubelet), not
+    from what the pod claims in /etc/hostname or its service-account file: the simulated
+    kubelet's name differs from the pod's hostname on purpose."""
     series = [(n, l) for n, l, _ in samples if l.get("netns") == pod.inode]
     assert series, f"pod {pod.key}: no series with netns={pod.inode}"
     wrong = [(n, l) for n, l in series
-             if l.get("pod_uid") != pod.uid or l.get("pod_name") != pod.hostname]
-    assert not wrong, (f"pod {pod.key}: series without pod_uid={pod.uid} "
-                       f"pod_name={pod.hostname}: {wrong[:3]}")
-    namespaces = {l.get("pod_namespace") for _, l in series}
-    assert len(namespaces) == 1, f"pod {pod.key}: several pod_namespace values {namespaces}"
-    got = namespaces.pop()
-    if pod.sa_namespace is None:
-        assert got is None, f"pod {pod.key} has no service account, got pod_namespace={got}"
-    elif got != pod.sa_namespace:
-        if got is None and pod.layout == "var-run-symlink":
-            known_bug(
-                f"pod {pod.key}: no pod_namespace label although the pod reads "
-                f"'{pod.sa_namespace}' at /var/run/secrets/kubernetes.io/serviceaccount/"
-                "namespace. Its image has /var/run -> /run (absolute symlink, as in every "
-                "Debian-based image); daemon/netns/netns_discovery.cpp IdentifyPod() opens "
-                "/proc/<pid>/root/var/run/secrets/..., and the kernel resolves the absolute "
-                "symlink against the EXPORTER's root, i.e. the exporter's own /run. Fix: also "
-                "try /proc/<pid>/root/run/secrets/kubernetes.io/serviceaccount/namespace, or "
-                "resolve inside the pod's root (openat2 RESOLVE_IN_ROOT on /proc/<pid>/root)")
-        else:
-            raise AssertionError(f"pod {pod.key}: pod_namespace={got}, want {pod.sa_namespace}")
+             if l.get("pod_uid") != pod.uid or l.get("pod_name") != pod.name
+             or l.get("pod_namespace") != pod.k8s_namespace]
+    if wrong and wrong[0][1].get("pod_name") == pod.hostname:
+        known_bug(f"pod {pod.key}: pod_name is the pod's own /etc/hostname ({pod.hostname}), "
+                  f"not the kubelet's name {pod.name}: a pod could pose as another")
+    assert not wrong, (f"pod {pod.key}: series without pod_uid={pod.uid} pod_name={pod.name} "
+                       f"pod_namespace={pod.k8s_namespace}: {wrong[:3]}")
     log(f"  pod {pod.key}: {len(series)} series, all with pod_uid={pod.uid} "
-        f"pod_name={pod.hostname} pod_namespace={got}")
+        f"pod_name={pod.name} pod_namespace={pod.k8s_namespace} (from the kubelet's directory)")
 
 
 def check_attribution(samples, pod, label, expect_process):
@@ -640,6 +632,8 @@ def main():
     ]
     tmp = tempfile.mkdtemp(prefix="tcpstate-pods-")
     os.chmod(tmp, 0o755)
+    kubelet_logs = ds.map_host_paths(tmp)
+    log(f"kubelet pod log directories simulated in {kubelet_logs}")
     try:
         for pod in pods:
             status = pod.start(sockpop, tmp)
@@ -649,6 +643,7 @@ def main():
             if status == 98:
                 raise AssertionError(pod.stderr())
             pod.ready_at = time.monotonic()
+            pod.add_kubelet_log_dir(kubelet_logs)
             log(pod.describe())
         check_capabilities(ds)
         check_once(exporter, ds, pods)
