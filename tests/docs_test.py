@@ -33,7 +33,8 @@ def main():
                 "tcpstate_netns_read",
                 "tcpstate_netns_over_cap", "tcpstate_netns_vanished_total",
                 "tcpstate_netns_enter_failures_total",
-                "tcpstate_netns_unreadable_processes"}
+                "tcpstate_netns_unreadable_processes", "tcpstate_netns_deadline_exceeded_total",
+                "tcpstate_pod_identity_failures_total", "tcpstate_pod_identity_reads_in_flight"}
     problems = []
     for name, names in (("README.md", readme), ("docs/metrics.md", reference)):
         if emitted - names:
