@@ -13,8 +13,7 @@
 namespace tcpstate {
 namespace {
 
-uint64_t AsUnsigned(const YAML::Node& node, const std::string& path, uint64_t min,
-                    uint64_t max) {
+uint64_t AsUnsigned(const YAML::Node& node, const std::string& path, uint64_t min, uint64_t max) {
   if (!node.IsScalar()) Fail(path, "must be a whole number");
   const std::string& s = node.Scalar();
   uint64_t value = 0;
@@ -23,15 +22,14 @@ uint64_t AsUnsigned(const YAML::Node& node, const std::string& path, uint64_t mi
     Fail(path, "must be a whole number, got '" + s + "'");
   }
   if (value < min || value > max) {
-    Fail(path, "must be between " + std::to_string(min) + " and " +
-                   std::to_string(max) + ", got " + s);
+    Fail(path,
+         "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
   }
   return value;
 }
 
 std::chrono::milliseconds AsDuration(const YAML::Node& node, const std::string& path,
-                                     std::chrono::milliseconds min,
-                                     std::chrono::milliseconds max) {
+                                     std::chrono::milliseconds min, std::chrono::milliseconds max) {
   if (!node.IsScalar()) Fail(path, "must be a duration such as 15s");
   auto parsed = ParseDuration(node.Scalar());
   if (!parsed.ok()) Fail(path, parsed.error().message);
@@ -67,8 +65,8 @@ PortRange AsPortRange(const YAML::Node& node, const std::string& path) {
 }
 
 void LoadWeb(const YAML::Node& node, const std::string& path, Config::Web& web) {
-  ExpectMap(node, path, {"listen_address", "max_connections", "max_requests_in_flight",
-                         "request_timeout"});
+  ExpectMap(node, path,
+            {"listen_address", "max_connections", "max_requests_in_flight", "request_timeout"});
   if (node["listen_address"]) {
     web.listen_address = AsString(node["listen_address"], path + ".listen_address");
     if (auto ok = ValidateListenAddress(web.listen_address); !ok.ok()) {
@@ -80,21 +78,20 @@ void LoadWeb(const YAML::Node& node, const std::string& path, Config::Web& web) 
         AsUnsigned(node["max_connections"], path + ".max_connections", 1, 1024));
   }
   if (node["max_requests_in_flight"]) {
-    web.max_requests_in_flight = static_cast<uint32_t>(AsUnsigned(
-        node["max_requests_in_flight"], path + ".max_requests_in_flight", 1, 1024));
+    web.max_requests_in_flight = static_cast<uint32_t>(
+        AsUnsigned(node["max_requests_in_flight"], path + ".max_requests_in_flight", 1, 1024));
   }
   if (node["request_timeout"]) {
-    web.request_timeout =
-        AsDuration(node["request_timeout"], path + ".request_timeout",
-                   std::chrono::milliseconds(100), std::chrono::minutes(10));
+    web.request_timeout = AsDuration(node["request_timeout"], path + ".request_timeout",
+                                     std::chrono::milliseconds(100), std::chrono::minutes(10));
   }
 }
 
 void LoadPoll(const YAML::Node& node, const std::string& path, Config::Poll& poll) {
   ExpectMap(node, path, {"interval", "netlink_dump_retries"});
   if (node["interval"]) {
-    poll.interval = AsDuration(node["interval"], path + ".interval",
-                               std::chrono::milliseconds(100), std::chrono::hours(1));
+    poll.interval = AsDuration(node["interval"], path + ".interval", std::chrono::milliseconds(100),
+                               std::chrono::hours(1));
   }
   if (node["netlink_dump_retries"]) {
     poll.netlink_dump_retries = static_cast<uint32_t>(
@@ -105,91 +102,87 @@ void LoadPoll(const YAML::Node& node, const std::string& path, Config::Poll& pol
 void LoadPorts(const YAML::Node& node, const std::string& path, Config::Ports& ports) {
   ExpectMap(node, path, {"include", "max_distinct"});
   if (node["include"]) {
-    ForEachItem(node["include"], path + ".include", [&](const YAML::Node& item,
-                                                        const std::string& p) {
-      ports.include.push_back(AsPortRange(item, p));
-    });
+    ForEachItem(node["include"], path + ".include",
+                [&](const YAML::Node& item, const std::string& p) {
+                  ports.include.push_back(AsPortRange(item, p));
+                });
   }
   if (node["max_distinct"]) {
-    ports.max_distinct = static_cast<uint32_t>(
-        AsUnsigned(node["max_distinct"], path + ".max_distinct", 0, 65536));
+    ports.max_distinct =
+        static_cast<uint32_t>(AsUnsigned(node["max_distinct"], path + ".max_distinct", 0, 65536));
   }
 }
 
-void LoadProcesses(const YAML::Node& node, const std::string& path,
-                   Config::Processes& processes) {
+void LoadProcesses(const YAML::Node& node, const std::string& path, Config::Processes& processes) {
   ExpectMap(node, path, {"enabled", "states", "pid_label", "max_distinct", "groups"});
   if (node["enabled"]) processes.enabled = AsBool(node["enabled"], path + ".enabled");
   if (node["pid_label"]) {
     processes.pid_label = AsBool(node["pid_label"], path + ".pid_label");
   }
   if (node["max_distinct"]) {
-    processes.max_distinct = static_cast<uint32_t>(
-        AsUnsigned(node["max_distinct"], path + ".max_distinct", 0, 100000));
+    processes.max_distinct =
+        static_cast<uint32_t>(AsUnsigned(node["max_distinct"], path + ".max_distinct", 0, 100000));
   }
   if (node["states"]) {
     processes.states = 0;
-    ForEachItem(node["states"], path + ".states", [&](const YAML::Node& item,
-                                                      const std::string& p) {
-      const std::string name = AsString(item, p);
-      if (name == "all") {
-        processes.states = 0xffffffffU;
-        return;
-      }
-      uint8_t state = 0;
-      if (!ParseStateLabel(name, &state)) {
-        Fail(p, "unknown TCP state '" + name + "' (use names like close_wait, or all)");
-      }
-      processes.states |= StateBit(state);
-    });
+    ForEachItem(node["states"], path + ".states",
+                [&](const YAML::Node& item, const std::string& p) {
+                  const std::string name = AsString(item, p);
+                  if (name == "all") {
+                    processes.states = 0xffffffffU;
+                    return;
+                  }
+                  uint8_t state = 0;
+                  if (!ParseStateLabel(name, &state)) {
+                    Fail(p, "unknown TCP state '" + name + "' (use names like close_wait, or all)");
+                  }
+                  processes.states |= StateBit(state);
+                });
   }
   if (node["groups"]) {
     std::set<std::string> names;
-    ForEachItem(node["groups"], path + ".groups", [&](const YAML::Node& item,
-                                                      const std::string& p) {
-      ExpectMap(item, p, {"name", "match"});
-      if (!item["name"]) Fail(p + ".name", "is required");
-      if (!item["match"]) Fail(p + ".match", "is required");
-      ProcessGroup group;
-      group.name = AsString(item["name"], p + ".name");
-      if (group.name.empty() || group.name.size() > 64) {
-        Fail(p + ".name", "must be 1 to 64 characters");
-      }
-      group.pattern = AsString(item["match"], p + ".match");
-      // libstdc++ compiles regexes recursively: a huge pattern would overflow
-      // the stack instead of being rejected.
-      if (group.pattern.size() > 1024) Fail(p + ".match", "at most 1024 characters");
-      // libstdc++ reads repetition counts and back-references into a long
-      // without overflow checks: keep numbers in a pattern short.
-      size_t digits = 0;
-      for (char c : group.pattern) {
-        digits = std::isdigit(static_cast<unsigned char>(c)) ? digits + 1 : 0;
-        if (digits > 4) Fail(p + ".match", "numbers of at most 4 digits");
-      }
-      try {
-        group.regex = std::make_shared<const std::regex>(group.pattern,
-                                                         std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        Fail(p + ".match", std::string("invalid regular expression: ") + e.what());
-      }
-      processes.groups.push_back(std::move(group));
-    });
+    ForEachItem(
+        node["groups"], path + ".groups", [&](const YAML::Node& item, const std::string& p) {
+          ExpectMap(item, p, {"name", "match"});
+          if (!item["name"]) Fail(p + ".name", "is required");
+          if (!item["match"]) Fail(p + ".match", "is required");
+          ProcessGroup group;
+          group.name = AsString(item["name"], p + ".name");
+          if (group.name.empty() || group.name.size() > 64) {
+            Fail(p + ".name", "must be 1 to 64 characters");
+          }
+          group.pattern = AsString(item["match"], p + ".match");
+          // libstdc++ compiles regexes recursively: a huge pattern would overflow
+          // the stack instead of being rejected.
+          if (group.pattern.size() > 1024) Fail(p + ".match", "at most 1024 characters");
+          // libstdc++ reads repetition counts and back-references into a long
+          // without overflow checks: keep numbers in a pattern short.
+          size_t digits = 0;
+          for (char c : group.pattern) {
+            digits = std::isdigit(static_cast<unsigned char>(c)) ? digits + 1 : 0;
+            if (digits > 4) Fail(p + ".match", "numbers of at most 4 digits");
+          }
+          try {
+            group.regex = std::make_shared<const std::regex>(group.pattern, std::regex::ECMAScript);
+          } catch (const std::regex_error& e) {
+            Fail(p + ".match", std::string("invalid regular expression: ") + e.what());
+          }
+          processes.groups.push_back(std::move(group));
+        });
   }
 }
 
-void LoadCloseWait(const YAML::Node& node, const std::string& path,
-                   Config::CloseWait& close_wait) {
+void LoadCloseWait(const YAML::Node& node, const std::string& path, Config::CloseWait& close_wait) {
   ExpectMap(node, path, {"age_thresholds", "max_tracked"});
   if (node["age_thresholds"]) {
     close_wait.age_thresholds.clear();
-    ForEachItem(node["age_thresholds"], path + ".age_thresholds",
-                [&](const YAML::Node& item, const std::string& p) {
-                  const auto ms = AsDuration(item, p, std::chrono::seconds(1),
-                                             std::chrono::hours(24 * 30));
-                  if (ms.count() % 1000 != 0) Fail(p, "must be whole seconds");
-                  close_wait.age_thresholds.push_back(
-                      std::chrono::duration_cast<std::chrono::seconds>(ms));
-                });
+    ForEachItem(
+        node["age_thresholds"], path + ".age_thresholds",
+        [&](const YAML::Node& item, const std::string& p) {
+          const auto ms = AsDuration(item, p, std::chrono::seconds(1), std::chrono::hours(24 * 30));
+          if (ms.count() % 1000 != 0) Fail(p, "must be whole seconds");
+          close_wait.age_thresholds.push_back(std::chrono::duration_cast<std::chrono::seconds>(ms));
+        });
     if (close_wait.age_thresholds.size() > 10) {
       Fail(path + ".age_thresholds", "at most 10 thresholds");
     }
@@ -203,8 +196,9 @@ void LoadCloseWait(const YAML::Node& node, const std::string& path,
 Config LoadRoot(const YAML::Node& root) {
   Config config;
   if (root.IsNull()) return config;  // an empty file means all defaults
-  ExpectMap(root, "", {"web", "poll", "proc_root", "ports", "processes",
-                       "close_wait", "namespaces", "outbound", "log"});
+  ExpectMap(root, "",
+            {"web", "poll", "proc_root", "ports", "processes", "close_wait", "namespaces",
+             "outbound", "log"});
   if (root["web"]) LoadWeb(root["web"], "web", config.web);
   if (root["poll"]) LoadPoll(root["poll"], "poll", config.poll);
   if (root["proc_root"]) {
@@ -218,8 +212,9 @@ Config LoadRoot(const YAML::Node& root) {
   if (root["close_wait"]) LoadCloseWait(root["close_wait"], "close_wait", config.close_wait);
   if (root["namespaces"]) {
     const YAML::Node& ns = root["namespaces"];
-    ExpectMap(ns, "namespaces", {"mode", "max", "pod_names", "kubelet_pod_logs_dir",
-                                 "read_timeout", "pods_bound_inactive"});
+    ExpectMap(ns, "namespaces",
+              {"mode", "max", "pod_names", "kubelet_pod_logs_dir", "read_timeout",
+               "pods_bound_inactive"});
     if (ns["mode"]) {
       const std::string mode = AsString(ns["mode"], "namespaces.mode");
       if (mode == "host") {
@@ -268,9 +263,8 @@ Config LoadRoot(const YAML::Node& root) {
   if (root["outbound"]) {
     ExpectMap(root["outbound"], "outbound", {"max_destinations"});
     if (root["outbound"]["max_destinations"]) {
-      config.outbound.max_destinations = static_cast<uint32_t>(
-          AsUnsigned(root["outbound"]["max_destinations"],
-                     "outbound.max_destinations", 0, 100'000'000));
+      config.outbound.max_destinations = static_cast<uint32_t>(AsUnsigned(
+          root["outbound"]["max_destinations"], "outbound.max_destinations", 0, 100'000'000));
     }
   }
   if (root["log"]) {
@@ -305,12 +299,18 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     }
     const std::string_view unit = text.substr(pos, unit_end - pos);
     int64_t scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else if (unit == "d") scale = 86'400'000;
-    else return Error{EINVAL, bad};
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "d")
+      scale = 86'400'000;
+    else
+      return Error{EINVAL, bad};
     if (number > static_cast<uint64_t>(std::numeric_limits<int64_t>::max() / scale / 4)) {
       return Error{EINVAL, "duration '" + std::string(text) + "' too large"};
     }
@@ -331,17 +331,15 @@ Status ValidateListenAddress(std::string_view address) {
                              "' needs a port, e.g. :9930 or 127.0.0.1:9930"};
   }
   const std::string_view host = address.substr(0, colon);
-  if (host.find(':') != std::string_view::npos &&
-      (host.front() != '[' || host.back() != ']')) {
+  if (host.find(':') != std::string_view::npos && (host.front() != '[' || host.back() != ']')) {
     return Error{EINVAL, "IPv6 listen address must be bracketed, e.g. [::1]:9930"};
   }
   const std::string_view port = address.substr(colon + 1);
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 ||
-      value > 65535) {
-    return Error{EINVAL, "listen address '" + std::string(address) +
-                             "' has no valid port (1-65535)"};
+  if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
+    return Error{EINVAL,
+                 "listen address '" + std::string(address) + "' has no valid port (1-65535)"};
   }
   return OkStatus();
 }

@@ -32,8 +32,9 @@ class StateFilter : public RecordSink {
 constexpr std::chrono::milliseconds kMaxReceiveWait{10'000};
 
 Error DeadlineError() {
-  return Error{kReadDeadline, "socket table read ran past the namespace's deadline "
-                              "(namespaces.read_timeout)"};
+  return Error{kReadDeadline,
+               "socket table read ran past the namespace's deadline "
+               "(namespaces.read_timeout)"};
 }
 
 }  // namespace

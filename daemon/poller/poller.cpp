@@ -30,6 +30,10 @@ double UnixSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// Sysctls of pod namespaces (limits a pod rarely changes) are re-read this
+// often, the node's every poll: 15 file reads per pod and poll otherwise.
+constexpr std::chrono::seconds kPodSysctlRefresh{60};
+
 constexpr const char* kNetlinkReasons[] = {"socket",      "send",       "recv",
                                            "truncated",   "malformed",  "sequence",
                                            "nlmsg_error", "done_error", "interrupted"};
@@ -156,11 +160,11 @@ void Poller::ApplyPendingConfig() {
   const bool owners_changed = next->processes.enabled != config_.processes.enabled ||
                               next->proc_root != config_.proc_root ||
                               !SameGroups(next->processes.groups, config_.processes.groups);
-  const bool mode_changed = next->namespaces.mode != config_.namespaces.mode ||
-                            next->namespaces.pod_names != config_.namespaces.pod_names ||
-                            next->namespaces.kubelet_pod_logs_dir !=
-                                config_.namespaces.kubelet_pod_logs_dir ||
-                            next->proc_root != config_.proc_root;
+  const bool mode_changed =
+      next->namespaces.mode != config_.namespaces.mode ||
+      next->namespaces.pod_names != config_.namespaces.pod_names ||
+      next->namespaces.kubelet_pod_logs_dir != config_.namespaces.kubelet_pod_logs_dir ||
+      next->proc_root != config_.proc_root;
   config_ = std::move(*next);
   reader_ = std::make_unique<TcpTableReader>(*transports_, config_.poll.netlink_dump_retries);
   for (auto& [key, target] : targets_) {
@@ -237,15 +241,21 @@ void Poller::ReadKernel(Visit& visit, bool entered) {
   // /proc/sys/net follows the namespace of the thread that opens it;
   // /proc/net is the main thread's, so an entered thread reads its own.
   auto start = Clock::now();
-  SetActivity("reading sysctls below " +
-              (std::filesystem::path(config_.proc_root) / "sys" / "net").string());
-  auto settings = ReadKernelSettings(config_.proc_root);
-  visit.kernel_up = settings.ok();
-  visit.kernel_seconds = SecondsSince(start);
-  if (settings.ok()) {
-    data.kernel = std::make_shared<const KernelSettings>(std::move(settings).value());
+  const bool pod = visit.target->netns.inode != 0 && !visit.target->netns.host;
+  if (pod && data.kernel && start - visit.target->sysctls_read_at < kPodSysctlRefresh) {
+    visit.kernel_up = true;  // the values read less than kPodSysctlRefresh ago
   } else {
-    spdlog::debug("sysctl read failed: {}", settings.error().message);
+    SetActivity("reading sysctls below " +
+                (std::filesystem::path(config_.proc_root) / "sys" / "net").string());
+    auto settings = ReadKernelSettings(config_.proc_root);
+    visit.kernel_up = settings.ok();
+    visit.kernel_seconds = SecondsSince(start);
+    if (settings.ok()) {
+      data.kernel = std::make_shared<const KernelSettings>(std::move(settings).value());
+      visit.target->sysctls_read_at = start;
+    } else {
+      spdlog::debug("sysctl read failed: {}", settings.error().message);
+    }
   }
   start = Clock::now();
   const std::filesystem::path proc_root(config_.proc_root);
@@ -309,14 +319,8 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
         }
         continue;
       }
-      Status entered = OkStatus();
-      // setns changes only the calling thread: a throwaway one keeps the poll
-      // thread in its own namespace whatever happens.
-      std::thread worker([&] {
-        entered = EnterNetns(*fd);
-        if (entered.ok()) VisitTarget(visit, true);
-      });
-      worker.join();
+      if (!namespace_thread_) namespace_thread_ = std::make_unique<NamespaceThread>();
+      const Status entered = namespace_thread_->RunIn(*fd, [&] { VisitTarget(visit, true); });
       if (!entered.ok()) {
         visit.skipped = true;
         ++self_.netns.enter_failures_total;
@@ -359,6 +363,7 @@ bool Poller::ReadSockets(std::vector<Visit>& visits) {
       visit.target->tracker->Begin();  // drop what the failed read observed
     }
   }
+  if (namespace_thread_) namespace_thread_->ReturnHome();
   sock_diag.up = all_ok;
   if (all_ok && !last_error_.empty()) {
     spdlog::info("socket table read recovered");

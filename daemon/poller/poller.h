@@ -1,8 +1,10 @@
 // Polls every data source on an interval and publishes an immutable
 // snapshot. Each source is isolated: a failing one keeps its last good data
 // and says so in tcpstate_source_up, the others carry on. In namespace mode
-// "all", every network namespace of the node is read by a short-lived thread
-// that enters it, so the poll thread itself never changes namespace.
+// "all", every other network namespace of the node is read by one long-lived
+// thread that enters it (poller/namespace_thread.h), so the poll thread itself
+// never changes namespace; each namespace's read has a deadline.
+
 #pragma once
 
 #include <atomic>
@@ -21,6 +23,7 @@
 #include "netlink/tcp_table_reader.h"
 #include "netns/netns_discovery.h"
 #include "netns/pod_identifier.h"
+#include "poller/namespace_thread.h"
 #include "poller/snapshot.h"
 #include "procfs/proc_owner_directory.h"
 
@@ -62,6 +65,8 @@ class Poller {
     TargetData data;
     std::unique_ptr<CloseWaitTracker> tracker;
     bool identity_final = false;  // pod names may still arrive while false
+    // Pod namespaces' sysctls change rarely: re-read every kPodSysctlRefresh.
+    std::chrono::steady_clock::time_point sysctls_read_at{};
   };
   // One namespace's work in one poll.
   struct Visit;
@@ -84,6 +89,7 @@ class Poller {
   std::unique_ptr<TcpTableReader> reader_;
   std::unique_ptr<ProcOwnerDirectory> owners_;
   std::unique_ptr<PodIdentifier> pods_;
+  std::unique_ptr<NamespaceThread> namespace_thread_;  // mode all: enters pods
   std::map<uint64_t, Target> targets_;
   uint64_t own_netns_ = 0;
   SelfStats self_;

@@ -1,8 +1,10 @@
 #include "procfs/kernel_settings.h"
 
+#include <algorithm>
 #include <charconv>
-#include <fstream>
-#include <sstream>
+#include <string_view>
+
+#include "common/small_file.h"
 
 namespace tcpstate {
 namespace {
@@ -47,11 +49,17 @@ constexpr SysctlSpec kSysctls[] = {
 };
 
 std::optional<int64_t> ReadField(const std::filesystem::path& path, int field) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::string token;
+  auto content = ReadSmallFile(path.string(), 256);
+  if (!content.ok()) return std::nullopt;
+  std::string_view text = *content;
+  std::string_view token;
   for (int i = 0; i <= field; ++i) {
-    if (!(in >> token)) return std::nullopt;
+    const size_t start = text.find_first_not_of(" \t\n");
+    if (start == std::string_view::npos) return std::nullopt;
+    text.remove_prefix(start);
+    const size_t end = std::min(text.find_first_of(" \t\n"), text.size());
+    token = text.substr(0, end);
+    text.remove_prefix(end);
   }
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), value);

@@ -5,6 +5,8 @@
 #include <iterator>
 #include <sstream>
 
+#include "common/small_file.h"
+
 namespace tcpstate {
 namespace {
 
@@ -83,11 +85,9 @@ Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat)
 }
 
 Result<std::vector<TcpExtCounter>> ReadTcpExtCounters(const std::filesystem::path& net_dir) {
-  const auto path = net_dir / "netstat";
-  std::ifstream in(path);
-  if (!in) return ErrnoError(errno, "open " + path.string());
-  const std::string content((std::istreambuf_iterator<char>(in)), {});
-  return ParseTcpExtCounters(content);
+  auto content = ReadSmallFile((net_dir / "netstat").string(), 256 * 1024);
+  if (!content.ok()) return content.error();
+  return ParseTcpExtCounters(*content);
 }
 
 }  // namespace tcpstate

@@ -1,5 +1,7 @@
 // Files in a pod's root are hostile (netns/pod_files.h), and so is anything
 // that names a pod (netns/pod_identifier.h).
+#include "netns/pod_files.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -15,7 +17,6 @@
 #include <thread>
 
 #include "fake_proc.h"
-#include "netns/pod_files.h"
 #include "netns/pod_identifier.h"
 #include "netns/pod_identity.h"
 
@@ -135,9 +136,7 @@ TEST_F(PodRoot, DevicesSocketsAndDirectoriesAreNotRead) {
 }
 
 TEST_F(PodRoot, HugeAndSparseFilesAreRefusedWithoutReadingThem) {
-  {
-    std::ofstream(root_ / "etc/hostname") << std::string(300, 'a');
-  }
+  { std::ofstream(root_ / "etc/hostname") << std::string(300, 'a'); }
   EXPECT_EQ(Read("etc/hostname", 256).problem, PodFileProblem::kTooLarge);
   // 1 TiB, sparse: only its size is looked at.
   const auto sparse = root_ / "etc/sparse";
@@ -158,8 +157,7 @@ TEST(KubeletPodLogDir, ParsesNamespaceNameAndUid) {
   EXPECT_EQ(name, "api-7d4f9c-x2x8q");
   EXPECT_EQ(uid, kUid);
   ASSERT_TRUE(ParseKubeletPodLogDir(
-      "kube-system_etcd-node1.example.com_1b2c3d4e-1111-2222-3333-444455556666", &ns, &name,
-      &uid));
+      "kube-system_etcd-node1.example.com_1b2c3d4e-1111-2222-3333-444455556666", &ns, &name, &uid));
   EXPECT_EQ(name, "etcd-node1.example.com");
 }
 
@@ -167,13 +165,13 @@ TEST(KubeletPodLogDir, RejectsWhatTheApiServerWouldNot) {
   std::string ns, name, uid;
   for (const char* bad : {
            ".", "..", "payments", "payments_api",
-           "Payments_api_1b2c3d4e-1111-2222-3333-444455556666",      // upper case
-           "pay_ments_api_1b2c3d4e-1111-2222-3333-444455556666",     // '_' in a part
-           "payments_api\n_1b2c3d4e-1111-2222-3333-444455556666",    // control character
-           "payments_api_1b2c3d4e-1111-2222-3333-44445555666",       // short uid
-           "payments__1b2c3d4e-1111-2222-3333-444455556666",         // empty name
-           "payments_-api_1b2c3d4e-1111-2222-3333-444455556666",     // leading '-'
-           "payments_api_1B2C3D4E-1111-2222-3333-444455556666",      // upper-case uid
+           "Payments_api_1b2c3d4e-1111-2222-3333-444455556666",    // upper case
+           "pay_ments_api_1b2c3d4e-1111-2222-3333-444455556666",   // '_' in a part
+           "payments_api\n_1b2c3d4e-1111-2222-3333-444455556666",  // control character
+           "payments_api_1b2c3d4e-1111-2222-3333-44445555666",     // short uid
+           "payments__1b2c3d4e-1111-2222-3333-444455556666",       // empty name
+           "payments_-api_1b2c3d4e-1111-2222-3333-444455556666",   // leading '-'
+           "payments_api_1B2C3D4E-1111-2222-3333-444455556666",    // upper-case uid
        }) {
     EXPECT_FALSE(ParseKubeletPodLogDir(bad, &ns, &name, &uid)) << bad;
   }
