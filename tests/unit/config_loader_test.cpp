@@ -29,6 +29,30 @@ TEST(ConfigLoader, ShippedDefaultFileEqualsBuiltInDefaults) {
   EXPECT_EQ(loaded->close_wait.max_tracked, defaults.close_wait.max_tracked);
   EXPECT_EQ(loaded->outbound.max_destinations, defaults.outbound.max_destinations);
   EXPECT_EQ(loaded->log_level, defaults.log_level);
+  EXPECT_EQ(loaded->namespaces.pod_names, defaults.namespaces.pod_names);
+  EXPECT_EQ(loaded->namespaces.kubelet_pod_logs_dir, defaults.namespaces.kubelet_pod_logs_dir);
+  EXPECT_EQ(loaded->namespaces.read_timeout, defaults.namespaces.read_timeout);
+  EXPECT_EQ(loaded->namespaces.pods_bound_inactive, defaults.namespaces.pods_bound_inactive);
+}
+
+TEST(ConfigLoader, PodNamespaceKeys) {
+  auto c = ParseConfig(
+      "namespaces:\n  mode: all\n  pod_names: pod\n  kubelet_pod_logs_dir: /host/logs\n"
+      "  read_timeout: 250ms\n  pods_bound_inactive: true\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->namespaces.pod_names, Config::Namespaces::PodNames::kPod);
+  EXPECT_EQ(c->namespaces.kubelet_pod_logs_dir, "/host/logs");
+  EXPECT_EQ(c->namespaces.read_timeout, std::chrono::milliseconds(250));
+  EXPECT_TRUE(c->namespaces.pods_bound_inactive);
+  for (const auto& [yaml, key] : std::vector<std::pair<std::string, std::string>>{
+           {"namespaces:\n  pod_names: hostname\n", "namespaces.pod_names"},
+           {"namespaces:\n  kubelet_pod_logs_dir: logs\n", "namespaces.kubelet_pod_logs_dir"},
+           {"namespaces:\n  read_timeout: 0s\n", "namespaces.read_timeout"},
+           {"namespaces:\n  pods_bound_inactive: maybe\n", "namespaces.pods_bound_inactive"}}) {
+    auto bad = ParseConfig(yaml);
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(bad.error().message.find(key), std::string::npos) << bad.error().message;
+  }
 }
 
 TEST(ConfigLoader, CustomFile) {
