@@ -195,8 +195,9 @@ def main():
         "the exporter runs in the large namespace. Without pods: "
         f"{alone * 1000:.1f} ms CPU per poll, {alone_thread * 1000:.1f} ms of it on the "
         "namespace thread (the node's namespace). Per idle pod = (namespace thread's CPU per "
-        "poll - that) / N. CPU time comes in clock ticks (10 ms): a 20-poll row resolves "
-        "about 0.5 ms / N per pod.",
+        "poll - that) / N. CPU time comes in clock ticks (10 ms), and the node's own namespace "
+        "varies by a few ms per poll: a row of P polls resolves about 10 ms / (P x N) per pod, "
+        "so figures near zero (or slightly negative) mean below that noise.",
         "",
         "| pods | socket hash of the pods | CPU per poll (process) | per idle pod | polls |",
         "|---|---|---|---|---|",
