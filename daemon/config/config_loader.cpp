@@ -302,7 +302,8 @@ Status ValidateListenAddress(std::string_view address) {
   const std::string_view host = address.substr(0, colon);
   if (host.find(':') != std::string_view::npos &&
       (host.front() != '[' || host.back() != ']')) {
-    return Error{EINVAL, "IPv6 listen address must be bracketed, e.g. [::1]:9930"};
+    return Error{EINVAL, "listen address '" + std::string(address) +
+                             "': an IPv6 address must be bracketed, e.g. [::1]:9930"};
   }
   const std::string_view port = address.substr(colon + 1);
   unsigned value = 0;
