@@ -362,6 +362,10 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     for (const auto& [name, value] : security.headers) response.insert(name, value);
     response.content_length(body.size());
     if (!head_only_) response.body() = beast::span<const char>(body.data(), body.size());
+    // The slot bounds the work of answering, not the client's reading: a
+    // queued write costs no CPU, and a completion delayed behind other
+    // connections' handshakes must not turn a scraper away with 503.
+    slot_.reset();
     // The longest a response may stall.
     Tcp().expires_after(runtime_.request_timeout);
     http::async_write(

@@ -20,8 +20,9 @@
 //     min(500 ms, request_timeout).
 //   * max_connections: connections open at once; beyond it new connections
 //     wait in the kernel's accept queue.
-//   * max_requests_in_flight: requests being authenticated (bcrypt) and
-//     answered; beyond it, 503 with Retry-After at once.
+//   * max_requests_in_flight: requests being authenticated (bcrypt; the
+//     authenticator's queue) and answered (until the response is queued for
+//     writing); beyond it, 503 with Retry-After at once.
 // bcrypt checks run on a small worker pool, never on the I/O threads.
 //
 // Thread-safety: Start, Stop and the destructor must not race each other;
