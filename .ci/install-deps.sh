@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   cmake make g++ pkg-config git python3 curl iproute2 procps util-linux
   prometheus-cpp-dev libmnl-dev libyaml-cpp-dev libspdlog-dev libgtest-dev libssl-dev
-  libcrypt-dev zlib1g-dev
+  libcrypt-dev zlib1g-dev libboost-dev
   # secure endpoint test: certificates, bcrypt hashes
   openssl apache2-utils
   # fuzzing (libFuzzer, ASan, UBSan) and the ThreadSanitizer build

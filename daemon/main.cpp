@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "config/config_loader.h"
 #include "config/reload_failure.h"
 #include "http/http_server.h"
+#include "http/listen_address.h"
 #include "http/web_config.h"
 #include "metrics/build_info.h"
 #include "metrics/snapshot_collectable.h"
@@ -47,7 +49,10 @@ Flags:
   --config FILE               YAML configuration (default: built-in defaults,
                               the same as config/tcpstate_exporter.yml)
   --web.listen-address ADDR   address to serve on, overrides web.listen_address
-                              (default ":9930"; "127.0.0.1:9930" for loopback only)
+                              (default ":9930", every IPv4 and IPv6 address;
+                              "127.0.0.1:9930" or "[::1]:9930" for loopback only;
+                              brackets around any host: "[$(HOST_IP)]:9930");
+                              may be given several times
   --web.config.file FILE      TLS and basic auth for the endpoint, in the
                               Prometheus exporter-toolkit web-config.yml format
                               (docs/security.md); reloaded on SIGHUP
@@ -69,7 +74,7 @@ still blocked after 3 s is logged as a warning and not waited for.
 
 struct Flags {
   std::optional<std::string> config_file;
-  std::optional<std::string> listen_address;
+  std::vector<std::string> listen_addresses;
   std::optional<std::string> web_config_file;
   std::optional<std::string> procfs;
   std::optional<std::string> log_level;
@@ -98,18 +103,25 @@ Flags ParseFlags(int argc, char** argv) {
       if (i + 1 >= argc) throw UsageError{arg + " needs a value"};
       return argv[++i];
     };
-    if (arg == "--config") flags.config_file = value();
-    else if (arg == "--web.listen-address") flags.listen_address = value();
-    else if (arg == "--web.config.file") flags.web_config_file = value();
-    else if (arg == "--path.procfs") flags.procfs = value();
-    else if (arg == "--log.level") flags.log_level = value();
-    else if (arg == "--netlink.replay-dir") flags.replay_dir = value();
-    else if (arg == "--config.check") flags.check = true;
-    else if (arg == "--once") flags.once = true;
+    if (arg == "--config")
+      flags.config_file = value();
+    else if (arg == "--web.listen-address")
+      flags.listen_addresses.push_back(value());
+    else if (arg == "--web.config.file")
+      flags.web_config_file = value();
+    else if (arg == "--path.procfs")
+      flags.procfs = value();
+    else if (arg == "--log.level")
+      flags.log_level = value();
+    else if (arg == "--netlink.replay-dir")
+      flags.replay_dir = value();
+    else if (arg == "--config.check")
+      flags.check = true;
+    else if (arg == "--once")
+      flags.once = true;
     else if (arg == "--version") {
       const BuildInfo& b = GetBuildInfo();
-      std::printf("tcpstate_exporter %s (revision %s, %s)\n", b.version, b.revision,
-                  b.compiler);
+      std::printf("tcpstate_exporter %s (revision %s, %s)\n", b.version, b.revision, b.compiler);
       std::exit(kExitOk);
     } else if (arg == "-h" || arg == "--help") {
       std::fputs(kUsage, stdout);
@@ -129,16 +141,19 @@ Result<Config> BuildConfig(const Flags& flags) {
     if (!loaded.ok()) return loaded.error();
     config = std::move(loaded).value();
   }
-  if (flags.listen_address) {
-    if (auto ok = ValidateListenAddress(*flags.listen_address); !ok.ok()) {
+  for (const std::string& address : flags.listen_addresses) {
+    if (auto ok = ValidateListenAddress(address); !ok.ok()) {
       return Error{EINVAL, "--web.listen-address: " + ok.error().message};
     }
-    config.web.listen_address = *flags.listen_address;
+  }
+  if (!flags.listen_addresses.empty()) {
+    config.web.listen_address = flags.listen_addresses.front();
+    config.web.listen_addresses = flags.listen_addresses;
   }
   if (flags.procfs) config.proc_root = *flags.procfs;
   if (flags.log_level) {
-    if (*flags.log_level != "debug" && *flags.log_level != "info" &&
-        *flags.log_level != "warn" && *flags.log_level != "error") {
+    if (*flags.log_level != "debug" && *flags.log_level != "info" && *flags.log_level != "warn" &&
+        *flags.log_level != "error") {
       return Error{EINVAL, "--log.level: must be one of debug, info, warn, error"};
     }
     config.log_level = *flags.log_level;
@@ -183,15 +198,21 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a scraper hanging up must not kill us
+  // Connections cost a file descriptor each, not a thread: raise the soft
+  // limit to the hard one, as Go programs (node_exporter) do.
+  if (rlimit nofile{};
+      getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
 
   auto collectable = std::make_shared<SnapshotCollectable>();
   Poller poller(initial, MakeTransports(flags), *collectable);
   const auto interval = initial.poll.interval;
   HttpServer server(collectable, [&poller, interval] {
     const double last = poller.last_success_unix();
-    const double now = std::chrono::duration<double>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     const double allowed = std::max(60.0, 3 * std::chrono::duration<double>(interval).count());
     return last > 0 && now - last <= allowed;
   });
@@ -199,9 +220,8 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
     spdlog::critical("{}", started.error().message);
     return kExitRuntime;
   }
-  spdlog::info("tcpstate_exporter {} listening on {}, polling every {}ms",
-               GetBuildInfo().version, initial.web.listen_address,
-               initial.poll.interval.count());
+  spdlog::info("tcpstate_exporter {} listening on {}, polling every {}ms", GetBuildInfo().version,
+               initial.web.listen_address, initial.poll.interval.count());
 
   // Lets shutdown wait for the poll thread with a deadline (std::jthread can
   // only join, without one).
@@ -242,14 +262,14 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
         continue;
       }
       if (reloaded->web.listen_address != listen_address) {
-        spdlog::warn("web.listen_address changes need a restart; still on {}",
-                     listen_address);
+        spdlog::warn("web.listen_address changes need a restart; still on {}", listen_address);
       }
       if (reloaded->web.max_connections != initial.web.max_connections ||
           reloaded->web.max_requests_in_flight != initial.web.max_requests_in_flight ||
           reloaded->web.request_timeout != initial.web.request_timeout) {
-        spdlog::warn("web.max_connections, web.max_requests_in_flight and "
-                     "web.request_timeout changes need a restart");
+        spdlog::warn(
+            "web.max_connections, web.max_requests_in_flight and "
+            "web.request_timeout changes need a restart");
       }
       spdlog::set_level(spdlog::level::from_str(reloaded->log_level));
       poller.UpdateConfig(std::move(reloaded).value());
@@ -301,6 +321,15 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   if (flags.check) {
+    // Every address must parse and be bindable here (one in use, e.g. by the
+    // running exporter, is fine).
+    for (const std::string& address : HttpServer::ListenAddresses(config->web)) {
+      if (auto ok = CheckListenAddress(address, /*in_use_is_ok=*/true); !ok.ok()) {
+        std::fprintf(stderr, "tcpstate_exporter: configuration error: %s\n",
+                     ok.error().message.c_str());
+        return kExitUsage;
+      }
+    }
     std::printf("configuration %s is valid\n",
                 flags.config_file ? flags.config_file->c_str() : "(defaults)");
     if (flags.web_config_file) {

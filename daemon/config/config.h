@@ -29,6 +29,9 @@ struct ProcessGroup {
 struct Config {
   struct Web {
     std::string listen_address = kDefaultListenAddress;
+    // Repeated --web.listen-address flags; when not empty, served instead of
+    // listen_address.
+    std::vector<std::string> listen_addresses;
     // Connections served at once, one server thread each, counting clients
     // still in the TLS handshake or still sending their request.
     uint32_t max_connections = 64;

@@ -331,8 +331,10 @@ Status ValidateListenAddress(std::string_view address) {
                              "' needs a port, e.g. :9930 or 127.0.0.1:9930"};
   }
   const std::string_view host = address.substr(0, colon);
-  if (host.find(':') != std::string_view::npos && (host.front() != '[' || host.back() != ']')) {
-    return Error{EINVAL, "IPv6 listen address must be bracketed, e.g. [::1]:9930"};
+  if (host.find(':') != std::string_view::npos &&
+      (host.front() != '[' || host.back() != ']')) {
+    return Error{EINVAL, "listen address '" + std::string(address) +
+                             "': an IPv6 address must be bracketed, e.g. [::1]:9930"};
   }
   const std::string_view port = address.substr(colon + 1);
   unsigned value = 0;

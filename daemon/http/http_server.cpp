@@ -1,27 +1,61 @@
 #include "http/http_server.h"
 
-#include <CivetServer.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "http/basic_auth.h"
-#include "http/civetweb_openssl.h"
+#include "http/listen_address.h"
 #include "http/request_headers.h"
 #include "http/tls_context.h"
 #include "metrics/build_info.h"
 #include "metrics/snapshot_collectable.h"
 
 namespace tcpstate {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
 namespace {
 
 constexpr const char* kRealm = "tcpstate_exporter";
-// How long a kept connection may wait for its next request (civetweb's default).
+constexpr const char* kText = "text/plain; charset=utf-8";
+// How long a kept connection may wait for its next request.
 constexpr std::chrono::milliseconds kKeepAliveTimeout{500};
+// What a TLS close_notify exchange may take before the socket is closed.
+constexpr std::chrono::milliseconds kTlsShutdownTimeout{500};
+// Request line and headers; Prometheus sends a few hundred bytes.
+constexpr uint32_t kHeaderLimit = 16 * 1024;
+// Threads running the event loop. Serving is cheap (the exposition is
+// prepared once per poll); two let a TLS handshake run beside a scrape.
+constexpr int kIoThreads = 2;
+// How often a listener at max_connections, or out of file descriptors,
+// looks again.
+constexpr std::chrono::milliseconds kAcceptRetry{10};
 
 constexpr const char* kLandingPage = R"(<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>tcpstate_exporter</title></head>
@@ -39,58 +73,13 @@ constexpr const char* kLandingPage = R"(<!DOCTYPE html>
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-const char* Reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 401:
-      return "Unauthorized";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 429:
-      return "Too Many Requests";
-    default:
-      return "Service Unavailable";
-  }
-}
-
-// civetweb's rule for keeping a connection open after a response: what the
-// client's Connection header says, else the HTTP version's default.
-bool ClientKeepsAlive(const mg_connection* conn) {
-  if (const char* connection = mg_get_header(conn, "Connection")) {
-    return HasToken(connection, "keep-alive");
-  }
-  const char* version = mg_get_request_info(conn)->http_version;
-  return version != nullptr && std::strcmp(version, "1.1") == 0;
-}
-
-// The body is written straight from the caller's buffer (for /metrics, the
-// shared exposition): no copy, no lock held. Only successful requests keep
-// their connection: a refused client (401, 429, 503) must not hold a thread.
-void Reply(mg_connection* conn, int status, const char* content_type, std::string_view body,
-           const Headers& extra, bool head_only) {
-  const bool keep_alive = status == 200 && ClientKeepsAlive(conn);
-  if (!keep_alive) mg_disable_connection_keep_alive(conn);
-  std::string head =
-      "HTTP/1.1 " + std::to_string(status) + " " + Reason(status) +
-      "\r\nContent-Type: " + content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
-      "\r\nCache-Control: no-store\r\nConnection: " + (keep_alive ? "keep-alive" : "close") +
-      "\r\n";
-  for (const auto& [name, value] : extra) head += name + ": " + value + "\r\n";
-  head += "\r\n";
-  mg_write(conn, head.data(), head.size());
-  if (!head_only) mg_write(conn, body.data(), body.size());
-}
-
 // /metrics before the first poll published: an empty body.
 std::shared_ptr<const Exposition> NothingPublished() {
   static const auto empty = std::make_shared<const Exposition>();
   return empty;
 }
 
-// Token bucket: one token per interval, at most burst saved.
+// Token bucket: one token per interval, at most burst saved. Thread-safe.
 class RateLimiter {
  public:
   RateLimiter(std::chrono::milliseconds interval, uint32_t burst)
@@ -145,76 +134,276 @@ struct HttpServer::Security {
   Headers headers;                           // added to every response
 };
 
-class HttpServer::Handler : public CivetHandler {
+// One listening socket and its accept loop (on the io_context's threads).
+class Listener {
  public:
-  explicit Handler(HttpServer& owner) : owner_(owner) {}
+  using OnAccept = std::function<void(tcp::socket)>;
+  Listener(tcp::acceptor acceptor, std::string address, std::atomic<size_t>& open, size_t max_open,
+           OnAccept on_accept)
+      : acceptor_(std::move(acceptor)),
+        timer_(acceptor_.get_executor()),
+        address_(std::move(address)),
+        open_(open),
+        max_open_(max_open),
+        on_accept_(std::move(on_accept)) {}
 
-  bool handleGet(CivetServer*, mg_connection* conn) override { return Serve(conn, false); }
-  bool handleHead(CivetServer*, mg_connection* conn) override { return Serve(conn, true); }
-
- private:
-  bool Serve(mg_connection* conn, bool head_only) {
-    const mg_request_info* info = mg_get_request_info(conn);
-    const std::string uri = info->local_uri ? info->local_uri : "/";
-    const auto security = owner_.security();
-    const Headers& headers = security->headers;
-    auto reply = [&](int status, const char* type, std::string_view body, Headers extra = {}) {
-      extra.insert(extra.end(), headers.begin(), headers.end());
-      Reply(conn, status, type, body, extra, head_only);
-      return true;
-    };
-    constexpr const char* kText = "text/plain; charset=utf-8";
-
-    // Probes: no auth, no rate limit, no cap.
-    if (uri == "/healthz") return reply(200, kText, "ok\n");
-    if (uri == "/readyz") {
-      const bool ready = owner_.ready_ && owner_.ready_();
-      return reply(ready ? 200 : 503, kText, ready ? "ready\n" : "no recent successful poll\n");
-    }
-
-    if (security->limiter && !security->limiter->Allow()) {
-      return reply(429, kText, "too many requests\n", {{"Retry-After", "1"}});
-    }
-    if (security->auth) {
-      const char* authorization = mg_get_header(conn, "Authorization");
-      switch (security->auth->Check(authorization ? authorization : "")) {
-        case BasicAuthenticator::Outcome::kAllowed:
-          break;
-        case BasicAuthenticator::Outcome::kBusy:
-          return reply(503, kText, "too many requests in flight\n", {{"Retry-After", "1"}});
-        case BasicAuthenticator::Outcome::kDenied:
-          spdlog::debug("HTTP basic auth failed for {} from {}", uri, info->remote_addr);
-          return reply(401, kText, "unauthorized\n",
-                       {{"WWW-Authenticate", std::string("Basic realm=\"") + kRealm + "\""}});
-      }
-    }
-    InFlightSlot slot(owner_.in_flight_, owner_.max_in_flight_);
-    if (!slot.acquired()) {
-      return reply(503, kText, "too many requests in flight\n", {{"Retry-After", "1"}});
-    }
-
-    if (uri == "/metrics") {
-      // Held until the body is written, even if a poll publishes meanwhile.
-      auto exposition = owner_.metrics_->Prepared();
-      if (!exposition) exposition = NothingPublished();
-      const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
-      const bool gzip =
-          !exposition->gzip.empty() && AcceptsGzip(accept_encoding ? accept_encoding : "");
-      Headers extra = {{"Vary", "Accept-Encoding"}};
-      if (gzip) extra.emplace_back("Content-Encoding", "gzip");
-      return reply(200, "text/plain; version=0.0.4; charset=utf-8",
-                   gzip ? exposition->gzip : exposition->text, std::move(extra));
-    }
-    if (uri == "/") {
-      const BuildInfo& build = GetBuildInfo();
-      char page[2048];
-      std::snprintf(page, sizeof(page), kLandingPage, build.version, build.revision);
-      return reply(200, "text/html; charset=utf-8", page);
-    }
-    return reply(404, kText, "not found\n");
+  int port() const {
+    beast::error_code ec;
+    return acceptor_.local_endpoint(ec).port();
   }
 
-  HttpServer& owner_;
+  void Accept() {
+    if (open_.load() >= max_open_) return RetryLater();
+    acceptor_.async_accept(asio::make_strand(acceptor_.get_executor()), [this](beast::error_code ec,
+                                                                               tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        // EMFILE, ENFILE, ENOBUFS: the connection stays in
+        // the accept queue; try again shortly.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_warning_ > std::chrono::seconds(10)) {
+          last_warning_ = now;
+          spdlog::warn("accepting on {}: {} (retrying)", address_, ec.message());
+        }
+        return RetryLater();
+      }
+      open_.fetch_add(1);
+      beast::error_code ignored;
+      // Headers and body may be two segments: no Nagle delay.
+      socket.set_option(tcp::no_delay(true), ignored);
+      on_accept_(std::move(socket));
+      Accept();
+    });
+  }
+
+ private:
+  void RetryLater() {
+    timer_.expires_after(kAcceptRetry);
+    timer_.async_wait([this](beast::error_code ec) {
+      if (!ec) Accept();
+    });
+  }
+
+  tcp::acceptor acceptor_;
+  asio::steady_timer timer_;
+  const std::string address_;
+  std::atomic<size_t>& open_;
+  const size_t max_open_;
+  OnAccept on_accept_;
+  std::chrono::steady_clock::time_point last_warning_;
+};
+
+struct HttpServer::Runtime {
+  explicit Runtime(const Config::Web& web)
+      : request_timeout(web.request_timeout),
+        keep_alive_timeout(std::min(kKeepAliveTimeout, web.request_timeout)),
+        max_connections(web.max_connections) {}
+
+  const std::chrono::milliseconds request_timeout;
+  const std::chrono::milliseconds keep_alive_timeout;
+  const size_t max_connections;
+  std::atomic<size_t> open{0};
+
+  // Destroyed in Stop(), in this order: listeners, workers, io_context.
+  std::unique_ptr<asio::io_context> ioc = std::make_unique<asio::io_context>(kIoThreads);
+  std::optional<asio::ssl::context> ssl;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::unique_ptr<asio::thread_pool> workers;  // bcrypt checks
+  std::vector<std::thread> threads;
+};
+
+// One connection, from accept to close. Every handler runs on the
+// connection's strand; bcrypt checks run on the worker pool and post back.
+template <class Stream>
+class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+ public:
+  template <class... Args>
+  Session(HttpServer& server, Runtime& runtime, Args&&... args)
+      : server_(server), runtime_(runtime), stream_(std::forward<Args>(args)...) {}
+  ~Session() { runtime_.open.fetch_sub(1); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void Start() {
+    // One deadline for the TLS handshake and the request headers together.
+    Tcp().expires_after(runtime_.request_timeout);
+    if constexpr (kTls) {
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return;  // closed with the session
+                                self->ReadRequest();
+                              });
+    } else {
+      ReadRequest();
+    }
+  }
+
+ private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) {
+      // A request that does not parse gets 400; a deadline, an EOF or a
+      // reset just closes.
+      if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        keep_alive_client_ = false;
+        head_only_ = false;
+        Reply(400, kText, "bad request\n", {}, *server_.security());
+      }
+      return;
+    }
+    const auto& request = parser_->get();
+    head_only_ = request.method() == http::verb::head;
+    keep_alive_client_ = request.keep_alive();
+    const std::string_view target(request.target().data(), request.target().size());
+    path_ = std::string(target.substr(0, target.find('?')));
+    const auto header = [&](http::field field) {
+      const auto value = request[field];
+      return std::string(value.data(), value.size());
+    };
+    authorization_ = header(http::field::authorization);
+    accept_encoding_ = header(http::field::accept_encoding);
+    parser_.reset();
+
+    const auto security = server_.security();
+    if (request_method_ok(request.method()) == false) {
+      return Reply(405, kText, "method not allowed\n", {{"Allow", "GET, HEAD"}}, *security);
+    }
+    // Probes: no auth, no rate limit, no cap.
+    if (path_ == "/healthz") return Reply(200, kText, "ok\n", {}, *security);
+    if (path_ == "/readyz") {
+      const bool ready = server_.ready_ && server_.ready_();
+      return Reply(ready ? 200 : 503, kText, ready ? "ready\n" : "no recent successful poll\n", {},
+                   *security);
+    }
+    if (security->limiter && !security->limiter->Allow()) {
+      return Reply(429, kText, "too many requests\n", {{"Retry-After", "1"}}, *security);
+    }
+    if (!security->auth) return Answer(*security);
+    // bcrypt takes tens of milliseconds: never on an I/O thread.
+    asio::post(*runtime_.workers, [self = this->shared_from_this(), security] {
+      const auto outcome = security->auth->Check(self->authorization_);
+      asio::post(self->stream_.get_executor(),
+                 [self, security, outcome] { self->Authorized(outcome, *security); });
+    });
+  }
+
+  static bool request_method_ok(http::verb method) {
+    return method == http::verb::get || method == http::verb::head;
+  }
+
+  void Authorized(BasicAuthenticator::Outcome outcome, const Security& security) {
+    switch (outcome) {
+      case BasicAuthenticator::Outcome::kAllowed:
+        return Answer(security);
+      case BasicAuthenticator::Outcome::kBusy:
+        return Reply(503, kText, "too many requests in flight\n", {{"Retry-After", "1"}}, security);
+      case BasicAuthenticator::Outcome::kDenied: {
+        beast::error_code ec;
+        const auto peer = Tcp().socket().remote_endpoint(ec);
+        spdlog::debug("HTTP basic auth failed for {} from {}", path_,
+                      ec ? std::string("?") : peer.address().to_string());
+        return Reply(401, kText, "unauthorized\n",
+                     {{"WWW-Authenticate", std::string("Basic realm=\"") + kRealm + "\""}},
+                     security);
+      }
+    }
+  }
+
+  void Answer(const Security& security) {
+    slot_ = std::make_unique<InFlightSlot>(server_.in_flight_, server_.max_in_flight_);
+    if (!slot_->acquired()) {
+      slot_.reset();
+      return Reply(503, kText, "too many requests in flight\n", {{"Retry-After", "1"}}, security);
+    }
+    if (path_ == "/metrics") {
+      // Held until the body is written, even if a poll publishes meanwhile.
+      exposition_ = server_.metrics_->Prepared();
+      if (!exposition_) exposition_ = NothingPublished();
+      const bool gzip = !exposition_->gzip.empty() && AcceptsGzip(accept_encoding_);
+      Headers extra = {{"Vary", "Accept-Encoding"}};
+      if (gzip) extra.emplace_back("Content-Encoding", "gzip");
+      return Reply(200, "text/plain; version=0.0.4; charset=utf-8",
+                   gzip ? exposition_->gzip : exposition_->text, extra, security);
+    }
+    if (path_ == "/") {
+      const BuildInfo& build = GetBuildInfo();
+      char page[2048];
+      const int n = std::snprintf(page, sizeof(page), kLandingPage, build.version, build.revision);
+      page_.assign(page, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof(page)) - 1)));
+      return Reply(200, "text/html; charset=utf-8", page_, {}, security);
+    }
+    return Reply(404, kText, "not found\n", {}, security);
+  }
+
+  // The body is written straight from `body` (for /metrics, the shared
+  // exposition; it must outlive the write): no copy. Only successful requests
+  // keep their connection: a refused client (401, 429, 503) is closed.
+  void Reply(unsigned status, const char* content_type, std::string_view body, const Headers& extra,
+             const Security& security) {
+    keep_alive_ = status == 200 && keep_alive_client_;
+    response_.emplace(static_cast<http::status>(status), 11);
+    auto& response = *response_;
+    response.set(http::field::content_type, content_type);
+    response.set(http::field::cache_control, "no-store");
+    response.set(http::field::connection, keep_alive_ ? "keep-alive" : "close");
+    for (const auto& [name, value] : extra) response.insert(name, value);
+    for (const auto& [name, value] : security.headers) response.insert(name, value);
+    response.content_length(body.size());
+    if (!head_only_) response.body() = beast::span<const char>(body.data(), body.size());
+    // The slot bounds the work of answering, not the client's reading: a
+    // queued write costs no CPU, and a completion delayed behind other
+    // connections' handshakes must not turn a scraper away with 503.
+    slot_.reset();
+    // The longest a response may stall.
+    Tcp().expires_after(runtime_.request_timeout);
+    http::async_write(
+        stream_, response,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    response_.reset();
+    exposition_.reset();
+    slot_.reset();
+    if (ec) return;
+    if (keep_alive_) {
+      Tcp().expires_after(runtime_.keep_alive_timeout);
+      return ReadRequest();
+    }
+    if constexpr (kTls) {
+      Tcp().expires_after(kTlsShutdownTimeout);
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->Tcp().close(); });
+    } else {
+      beast::error_code ignored;
+      Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  HttpServer& server_;
+  Runtime& runtime_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  std::optional<http::response<http::span_body<const char>>> response_;
+  std::shared_ptr<const Exposition> exposition_;
+  std::unique_ptr<InFlightSlot> slot_;
+  std::string path_, authorization_, accept_encoding_, page_;
+  bool head_only_ = false;
+  bool keep_alive_client_ = false;
+  bool keep_alive_ = false;
 };
 
 HttpServer::HttpServer(std::shared_ptr<const SnapshotCollectable> metrics, ReadinessProbe ready)
@@ -224,14 +413,9 @@ HttpServer::HttpServer(std::shared_ptr<const SnapshotCollectable> metrics, Readi
 
 HttpServer::~HttpServer() { Stop(); }
 
-std::string HttpServer::CivetListeningPorts(const std::string& listen_address, bool tls) {
-  std::string ports = listen_address;
-  // ":9930" means every address: "+9930" is civetweb's IPv4-and-IPv6 form.
-  if (!listen_address.empty() && listen_address[0] == ':') {
-    const bool ipv6 = mg_check_feature(8) != 0;
-    ports = (ipv6 ? "+" : "") + listen_address.substr(1);
-  }
-  return tls ? ports + "s" : ports;  // "s": civetweb's TLS port suffix
+std::vector<std::string> HttpServer::ListenAddresses(const Config::Web& web) {
+  if (!web.listen_addresses.empty()) return web.listen_addresses;
+  return {web.listen_address};
 }
 
 std::shared_ptr<const HttpServer::Security> HttpServer::security() const {
@@ -256,32 +440,42 @@ Result<std::shared_ptr<const HttpServer::Security>> HttpServer::MakeSecurity(
   return std::shared_ptr<const Security>(std::move(security));
 }
 
-int HttpServer::InitSsl(void* ssl_ctx, void* user_data) {
-  auto* self = static_cast<HttpServer*>(
-      const_cast<void*>(static_cast<CivetServer*>(user_data)->getUserContext()));
-  auto configured = self->tls_->Configure(static_cast<ssl_ctx_st*>(ssl_ctx));
-  if (!configured.ok()) {
-    spdlog::error("TLS setup failed: {}", configured.error().message);
-    return -1;
+namespace {
+
+// A bound, listening acceptor for one address, or why not.
+Result<tcp::acceptor> Listen(asio::io_context& ioc, const std::string& address, bool tls) {
+  const auto fail = [&](const beast::error_code& ec) {
+    return Error{ec.value(),
+                 "cannot listen on " + address + (tls ? " with TLS" : "") + ": " + ec.message() +
+                     (ec.value() == EADDRNOTAVAIL ? " (not an address of this host)" : "")};
+  };
+  auto parsed = ParseListenAddress(address);
+  if (!parsed.ok()) return Error{EINVAL, "cannot listen on " + parsed.error().message};
+  tcp::endpoint endpoint;
+  std::memcpy(endpoint.data(), &parsed->address, parsed->length);
+  endpoint.resize(parsed->length);
+  tcp::acceptor acceptor(ioc);
+  beast::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) return fail(ec);
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return fail(ec);
+  if (endpoint.protocol() == tcp::v6()) {
+    acceptor.set_option(asio::ip::v6_only(!parsed->dual_stack), ec);
+    if (ec) return fail(ec);
   }
-  return 1;  // the context is complete: civetweb loads no certificate itself
+  acceptor.bind(endpoint, ec);
+  if (ec) return fail(ec);
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail(ec);
+  return acceptor;
 }
 
-int HttpServer::LogMessage(const mg_connection* conn, const char* message) {
-  spdlog::debug("civetweb: {}", message);
-  if (conn == nullptr) return 1;
-  auto* civet = static_cast<CivetServer*>(mg_get_user_data(mg_get_context(conn)));
-  if (civet == nullptr) return 1;
-  auto* self = static_cast<HttpServer*>(const_cast<void*>(civet->getUserContext()));
-  if (self != nullptr) {
-    std::lock_guard lock(self->log_mu_);
-    self->last_civetweb_message_ = message;
-  }
-  return 1;
-}
+}  // namespace
 
 Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
-  max_in_flight_ = std::max<uint32_t>(1, std::min(web.max_requests_in_flight, web.max_connections));
+  Stop();
+  max_in_flight_ = std::max<uint32_t>(1, web.max_requests_in_flight);
   tls_enabled_ = web_config.tls_enabled;
   started_web_config_ = web_config;
   auto security = MakeSecurity(web_config);
@@ -290,58 +484,61 @@ Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
     std::lock_guard lock(security_mu_);
     security_ = std::move(*security);
   }
+  auto runtime = std::make_unique<Runtime>(web);
   if (tls_enabled_) {
-    if (auto ok = EnableCivetwebTls(); !ok.ok()) {
-      return Error{ENOTSUP,
-                   "cannot serve TLS on " + web.listen_address + ": " + ok.error().message};
-    }
-    // A handshake slower than half the request timeout loses its connection
-    // once done: handshake + headers hold a thread for 1.5 x, not 2 x, the
-    // request timeout (tls_context.h).
-    auto tls = TlsContext::Create(web_config.tls, web.request_timeout / 2);
+    // The deadline from accept covers the handshake: no separate budget.
+    auto tls = TlsContext::Create(web_config.tls);
     if (!tls.ok()) return tls.error();
     tls_ = std::move(*tls);
-  }
-
-  const std::vector<std::pair<const char*, std::string>> settings = {
-      {"listening_ports", CivetListeningPorts(web.listen_address, tls_enabled_)},
-      {"num_threads", std::to_string(web.max_connections)},
-      {"request_timeout_ms", std::to_string(web.request_timeout.count())},
-      // Keep-alive, as Prometheus uses it; the next request's headers must
-      // arrive within kKeepAliveTimeout (a total, measured), so a kept
-      // connection holds its thread no longer than a new one would.
-      {"enable_keep_alive", "yes"},
-      {"keep_alive_timeout_ms",
-       std::to_string(std::min(kKeepAliveTimeout, web.request_timeout).count())},
-      // Headers and body are two writes: with Nagle's algorithm, a body
-      // shorter than a segment waits for the client's delayed ACK of the
-      // headers (40 ms on Linux) on a kept connection.
-      {"tcp_nodelay", "1"},
-  };
-  std::vector<std::string> options;
-  for (const auto& [name, value] : settings) {
-    options.push_back(name);
-    options.push_back(value);
-  }
-  CivetCallbacks callbacks;  // zeroed by its constructor
-  callbacks.log_message = LogMessage;
-  if (tls_enabled_) callbacks.init_ssl = InitSsl;
-  try {
-    server_ = std::make_unique<CivetServer>(options, &callbacks, this);
-  } catch (const CivetException& e) {
-    std::string detail;
-    {
-      std::lock_guard lock(log_mu_);
-      detail = last_civetweb_message_;
+    runtime->ssl.emplace(asio::ssl::context::tls_server);
+    SSL_CTX* ctx = runtime->ssl->native_handle();
+    // Idle TLS connections give their read and write buffers back.
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (auto configured = tls_->Configure(ctx); !configured.ok()) {
+      return Error{configured.error().code, "TLS setup failed: " + configured.error().message};
     }
-    return Error{EADDRINUSE, "cannot listen on " + web.listen_address +
-                                 (tls_enabled_ ? " with TLS" : "") +
-                                 " (address in use, or not an address of this host): " +
-                                 (detail.empty() ? e.what() : detail)};
   }
-  handler_ = std::make_unique<Handler>(*this);
-  server_->addHandler("/", handler_.get());
-  spdlog::info("HTTP endpoint: {}{}, basic auth {}", tls_enabled_ ? "TLS " : "plain HTTP",
+  for (const std::string& address : ListenAddresses(web)) {
+    auto acceptor = Listen(*runtime->ioc, address, tls_enabled_);
+    if (!acceptor.ok()) return acceptor.error();
+    Runtime& rt = *runtime;
+    runtime->listeners.push_back(std::make_unique<Listener>(
+        std::move(*acceptor), address, runtime->open, runtime->max_connections,
+        [this, &rt](tcp::socket socket) {
+          if (rt.ssl) {
+            std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+                *this, rt, std::move(socket), *rt.ssl)
+                ->Start();
+          } else {
+            std::make_shared<Session<beast::tcp_stream>>(*this, rt, std::move(socket))->Start();
+          }
+        }));
+  }
+  // Enough workers that a fast check (cached login, busy) never waits behind
+  // the at most max_in_flight checks queued for bcrypt.
+  runtime->workers =
+      std::make_unique<asio::thread_pool>(std::min<uint32_t>(max_in_flight_, 64) + 1);
+  for (auto& listener : runtime->listeners) listener->Accept();
+  for (int i = 0; i < kIoThreads; ++i) {
+    runtime->threads.emplace_back([ioc = runtime->ioc.get()] {
+      auto guard = asio::make_work_guard(*ioc);
+      for (;;) {
+        try {
+          ioc->run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("HTTP server: {}", e.what());
+        }
+      }
+    });
+  }
+  runtime_ = std::move(runtime);
+  std::string addresses;
+  for (const std::string& address : ListenAddresses(web)) {
+    addresses += (addresses.empty() ? "" : ", ") + address;
+  }
+  spdlog::info("HTTP endpoint on {}: {}{}, basic auth {}", addresses,
+               tls_enabled_ ? "TLS " : "plain HTTP",
                tls_enabled_ ? std::string(TlsVersionName(web_config.tls.min_version)) + "+" : "",
                web_config.basic_auth_users.empty()
                    ? std::string("off")
@@ -379,15 +576,26 @@ Status HttpServer::UpdateWebConfig(const WebConfig& web_config) {
 }
 
 int HttpServer::Port() const {
-  const auto ports = server_ ? server_->getListeningPorts() : std::vector<int>();
-  return ports.empty() ? 0 : ports.front();
+  if (!runtime_ || runtime_->listeners.empty()) return 0;
+  return runtime_->listeners.front()->port();
 }
 
+size_t HttpServer::open_connections() const { return runtime_ ? runtime_->open.load() : 0; }
+
 void HttpServer::Stop() {
-  if (server_) {
-    server_->close();
-    server_.reset();
-  }
+  if (!runtime_) return;
+  Runtime& rt = *runtime_;
+  rt.ioc->stop();
+  rt.workers->stop();
+  for (auto& thread : rt.threads) thread.join();
+  rt.workers->join();
+  // Asio objects before their io_context; the io_context's destructor
+  // destroys the handlers still queued, and with them the sessions.
+  rt.listeners.clear();
+  rt.workers.reset();
+  rt.ioc.reset();
+  runtime_.reset();
+  tls_.reset();
 }
 
 }  // namespace tcpstate

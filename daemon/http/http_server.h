@@ -9,15 +9,24 @@
 // exporter must not be restarted by its liveness probe); over TLS they are
 // served over TLS like everything else.
 //
-// Limits (Config::Web): max_connections server threads (a thread is held
-// from accept to the end of the response, including a TLS handshake and a
-// client still sending its request); request_timeout bounds the TLS handshake,
-// the request headers (a total deadline from the end of the handshake, not
-// per read) and any stall while sending the response, and a handshake slower
-// than half of it loses its connection when done, so a slow client holds a
-// thread for at most request_timeout (plain HTTP) or 1.5 x request_timeout
-// (TLS); max_requests_in_flight bounds requests being authenticated (bcrypt)
-// and answered, beyond which requests get 503 at once.
+// Event-driven (Boost.Beast over Boost.Asio, docs/http.md): two I/O threads
+// serve every connection; an open connection costs a few KiB of memory, not a
+// thread, so thousands of idle or trickling clients do not delay a scrape.
+// Limits (Config::Web):
+//   * request_timeout: one deadline from accept for the TLS handshake and the
+//     request headers together (a total, not per read), and again for sending
+//     the response. A connection that has not sent its request by then is
+//     closed. A kept-alive connection must send its next request within
+//     min(500 ms, request_timeout).
+//   * max_connections: connections open at once; beyond it new connections
+//     wait in the kernel's accept queue.
+//   * max_requests_in_flight: requests being authenticated (bcrypt; the
+//     authenticator's queue) and answered (until the response is queued for
+//     writing); beyond it, 503 with Retry-After at once.
+// bcrypt checks run on a small worker pool, never on the I/O threads.
+//
+// Thread-safety: Start, Stop and the destructor must not race each other;
+// UpdateWebConfig and Port may be called from any thread while serving.
 #pragma once
 
 #include <atomic>
@@ -25,13 +34,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "config/config.h"
 #include "http/web_config.h"
-
-class CivetServer;
-struct mg_connection;
 
 namespace tcpstate {
 
@@ -50,13 +57,15 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and starts serving; fails (address in use, bad address, TLS not
-  // usable) with a message that names the address. Without a web
-  // configuration: plain HTTP, no authentication.
+  // Binds every address of ListenAddresses(web) and starts serving; fails
+  // (address in use, bad address, TLS not usable) with a message that names
+  // the address. Without a web configuration: plain HTTP, no authentication.
   Status Start(const Config::Web& web, const WebConfig& web_config = WebConfig());
+  // Closes the listeners and every connection; returns when the threads are
+  // joined. Idempotent.
   void Stop();
 
-  // The port served on (the first, if several): tests listen on port 0.
+  // The port served on (the first address's, if several): tests listen on 0.
   int Port() const;
 
   // A reloaded web configuration (SIGHUP): users, headers and rate limit take
@@ -65,16 +74,21 @@ class HttpServer {
   // files are re-read when they change, without a reload.
   Status UpdateWebConfig(const WebConfig& web_config);
 
-  // The civetweb "listening_ports" value for a listen address.
-  static std::string CivetListeningPorts(const std::string& listen_address, bool tls = false);
+  // Connections open right now (tests, benchmarks).
+  size_t open_connections() const;
+
+  // What the endpoint listens on: web.listen_addresses, or listen_address
+  // when that list is empty.
+  static std::vector<std::string> ListenAddresses(const Config::Web& web);
 
  private:
-  class Handler;
   struct Security;  // what UpdateWebConfig swaps
+  struct Runtime;   // io_context, listeners, threads (Boost kept out of this header)
+  template <class Stream>
+  class Session;
+
   Result<std::shared_ptr<const Security>> MakeSecurity(const WebConfig& web_config) const;
   std::shared_ptr<const Security> security() const;
-  static int InitSsl(void* ssl_ctx, void* user_data);
-  static int LogMessage(const mg_connection* conn, const char* message);
 
   std::shared_ptr<const SnapshotCollectable> metrics_;
   ReadinessProbe ready_;
@@ -87,11 +101,7 @@ class HttpServer {
   std::shared_ptr<const Security> security_;
   std::unique_ptr<TlsContext> tls_;
 
-  std::mutex log_mu_;
-  std::string last_civetweb_message_;
-
-  std::unique_ptr<Handler> handler_;
-  std::unique_ptr<CivetServer> server_;
+  std::unique_ptr<Runtime> runtime_;
 };
 
 }  // namespace tcpstate

@@ -466,7 +466,7 @@ class DaemonSetRun:
         self.config_file = os.path.join(REPO, "deploy/kubernetes/base/tcpstate_exporter.yml")
         self.entrypoint = ["tcpstate_exporter", "--config",
                            "/etc/tcpstate_exporter/tcpstate_exporter.yml"]
-        self.args = ["--web.listen-address=$(HOST_IP):9930"]
+        self.args = ["--web.listen-address=[$(HOST_IP)]:9930"]
         self.caps = ["sys_ptrace", "dac_read_search", "sys_admin"]
         self.uid, self.gid = 0, 0
         self.no_new_privs = True
@@ -542,11 +542,12 @@ class DaemonSetRun:
         self.config_file = copy
         return logs
 
-    def argv(self, exporter, listen_port, config_file=None, extra=()):
-        """The container's command line on this machine."""
+    def argv(self, exporter, listen_port, config_file=None, extra=(), host_ip="127.0.0.1"):
+        """The container's command line on this machine; $(HOST_IP) expands to host_ip
+        unbracketed, as the kubelet expands it (status.hostIP is "fd00::5" on IPv6 nodes)."""
         out = [exporter]
         for arg in list(self.entrypoint[1:]) + list(self.args):
-            arg = arg.replace("$(HOST_IP)", "127.0.0.1")
+            arg = arg.replace("$(HOST_IP)", host_ip)
             arg = re.sub(r":9930$", f":{listen_port}", arg)
             if arg.startswith(self.config_mount + "/"):
                 arg = config_file or self.config_file

@@ -7,7 +7,6 @@
 
 #include <thread>
 
-#include "http/civetweb_openssl.h"
 #include "http_test_pki.h"
 
 namespace tcpstate {
@@ -236,12 +235,6 @@ TEST(TlsNames, GoCipherAndCurveNames) {
   EXPECT_EQ(OpenSslGroupName("CurveP256"), "P-256");
   EXPECT_EQ(OpenSslGroupName("X25519"), "X25519");
   EXPECT_EQ(OpenSslGroupName("P-256"), std::nullopt);
-}
-
-TEST(CivetwebOpenssl, CivetwebCanUseOpenssl) {
-  // Debian's civetweb only finds OpenSSL through civetweb_openssl.cpp.
-  auto enabled = EnableCivetwebTls();
-  EXPECT_TRUE(enabled.ok()) << enabled.error().message;
 }
 
 }  // namespace
