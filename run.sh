@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 build=${BUILD_DIR:-build}
 .ci/install-deps.sh
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSTATE_BUILD_TESTS=OFF \
+  -DTCPSTATE_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target tcpstate_exporter
 exec "$build/tcpstate_exporter" --config config/tcpstate_exporter.yml "$@"

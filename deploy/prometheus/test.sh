@@ -70,7 +70,7 @@ errors = []
 with open(metrics_path, encoding="utf-8") as f:
     known = set(re.findall(r"`(tcpstate_[a-z0-9_]+)`", f.read())) | {"up"}
 # Metrics of other exporters that rules may join with (and nothing else of theirs).
-EXTERNAL = {"kube_pod_info"}  # kube-state-metrics: pod_uid -> namespace, pod
+EXTERNAL = {"kube_pod_info", "kube_node_info"}  # kube-state-metrics: pod_uid -> namespace, pod; nodes per cluster
 known |= EXTERNAL
 with open(rules_path, encoding="utf-8") as f:
     known |= set(re.findall(r"^\s*- record: (\S+)\s*$", f.read(), re.M))
