@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "config/yaml_checks.h"
@@ -113,6 +114,8 @@ void LoadPorts(const YAML::Node& node, const std::string& path, Config::Ports& p
   }
 }
 
+std::optional<std::string> BacktrackingHazard(const std::string& pattern);
+
 void LoadProcesses(const YAML::Node& node, const std::string& path, Config::Processes& processes) {
   ExpectMap(node, path, {"enabled", "states", "pid_label", "max_distinct", "groups"});
   if (node["enabled"]) processes.enabled = AsBool(node["enabled"], path + ".enabled");
@@ -162,6 +165,11 @@ void LoadProcesses(const YAML::Node& node, const std::string& path, Config::Proc
             digits = std::isdigit(static_cast<unsigned char>(c)) ? digits + 1 : 0;
             if (digits > 4) Fail(p + ".match", "numbers of at most 4 digits");
           }
+          // libstdc++ matches by backtracking: a quantifier on a group that
+          // itself holds one ((a*)*, (x+y?)+...) is exponential in the name's
+          // length, and deep nesting multiplies it (a fuzzer-found pattern ran
+          // for minutes per process name). Neither is needed to match names.
+          if (auto problem = BacktrackingHazard(group.pattern)) Fail(p + ".match", *problem);
           try {
             group.regex = std::make_shared<const std::regex>(group.pattern, std::regex::ECMAScript);
           } catch (const std::regex_error& e) {
@@ -170,6 +178,48 @@ void LoadProcesses(const YAML::Node& node, const std::string& path, Config::Proc
           processes.groups.push_back(std::move(group));
         });
   }
+}
+
+// Why `pattern` could make std::regex backtrack exponentially, if it could:
+// groups nested deeper than 8, or a quantifier applied to a group that holds
+// a quantifier. Escapes and character classes are skipped.
+std::optional<std::string> BacktrackingHazard(const std::string& pattern) {
+  constexpr size_t kMaxDepth = 8;
+  std::vector<bool> quantified;    // per open group: holds a quantifier
+  bool closed_quantified = false;  // the group just closed held one
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    const bool quantifier = c == '*' || c == '+' || c == '?' || c == '{';
+    if (quantifier && closed_quantified && !(c == '?' && i > 0 && pattern[i - 1] == '(')) {
+      return "a quantifier on a group that holds one (nested repetition such as (a+)*) "
+             "backtracks exponentially: not allowed";
+    }
+    closed_quantified = false;
+    if (c == '\\') {
+      ++i;
+    } else if (c == '[') {
+      // Skip the class: ']' right after '[' or '[^' is literal.
+      size_t j = i + 1;
+      if (j < pattern.size() && pattern[j] == '^') ++j;
+      if (j < pattern.size() && pattern[j] == ']') ++j;
+      while (j < pattern.size() && pattern[j] != ']') j += pattern[j] == '\\' ? 2 : 1;
+      i = j;
+    } else if (c == '(') {
+      quantified.push_back(false);
+      if (quantified.size() > kMaxDepth) {
+        return "groups nested more than " + std::to_string(kMaxDepth) + " deep: not allowed";
+      }
+    } else if (c == ')') {
+      if (!quantified.empty()) {
+        closed_quantified = quantified.back();
+        quantified.pop_back();
+        if (closed_quantified && !quantified.empty()) quantified.back() = true;
+      }
+    } else if (quantifier && !quantified.empty() && !(c == '?' && i > 0 && pattern[i - 1] == '(')) {
+      quantified.back() = true;
+    }
+  }
+  return std::nullopt;
 }
 
 void LoadCloseWait(const YAML::Node& node, const std::string& path, Config::CloseWait& close_wait) {
@@ -331,8 +381,7 @@ Status ValidateListenAddress(std::string_view address) {
                              "' needs a port, e.g. :9930 or 127.0.0.1:9930"};
   }
   const std::string_view host = address.substr(0, colon);
-  if (host.find(':') != std::string_view::npos &&
-      (host.front() != '[' || host.back() != ']')) {
+  if (host.find(':') != std::string_view::npos && (host.front() != '[' || host.back() != ']')) {
     return Error{EINVAL, "listen address '" + std::string(address) +
                              "': an IPv6 address must be bracketed, e.g. [::1]:9930"};
   }

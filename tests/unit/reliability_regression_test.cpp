@@ -35,9 +35,8 @@ TEST(ReliabilityRegressionDeathTest, HugeGroupRegexIsRejectedNotACrash) {
   EXPECT_EXIT(
       {
         auto config = ParseConfig(GroupsConfig(std::string(100'000, 'a')));
-        std::exit(!config.ok() &&
-                          config.error().message.find("processes.groups[0].match") !=
-                              std::string::npos
+        std::exit(!config.ok() && config.error().message.find("processes.groups[0].match") !=
+                                      std::string::npos
                       ? 0
                       : 1);
       },
@@ -48,11 +47,31 @@ TEST(ReliabilityRegressionDeathTest, DeeplyNestedGroupRegexIsRejectedNotACrash) 
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        auto config = ParseConfig(
-            GroupsConfig(std::string(20'000, '(') + "a" + std::string(20'000, ')')));
+        auto config =
+            ParseConfig(GroupsConfig(std::string(20'000, '(') + "a" + std::string(20'000, ')')));
         std::exit(!config.ok() ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// Found by fuzz_smoke: nested quantified groups made std::regex_search of one
+// 15-byte process name run for minutes (the poll thread would hang on every
+// process). Rejected at load time now; the fuzzer's input is in
+// tests/fuzz/regressions/fuzz_config_loader/regex-nested-quantifiers-hang.
+TEST(ReliabilityRegression, NestedQuantifiersAndDeepGroupsAreRejected) {
+  for (const std::string pattern :
+       {"(a+)*", "((x*)y)+", "(a|b*){2,}", "((((((((((a))))))))))", "(?:(a+))+"}) {
+    auto config = ParseConfig(GroupsConfig(pattern));
+    ASSERT_FALSE(config.ok()) << pattern << " was accepted";
+    EXPECT_NE(config.error().message.find("processes.groups[0].match"), std::string::npos)
+        << config.error().message;
+  }
+  for (const std::string pattern :
+       {"^(nginx|envoy|java)$", "(php-fpm|php)[0-9.]*", "(?:web|api)-[a-z]+", "[(*]+", "\\(a+\\)*",
+        "^kube-(proxy|apiserver)?$"}) {
+    auto config = ParseConfig(GroupsConfig(pattern));
+    EXPECT_TRUE(config.ok()) << pattern << ": " << config.error().message;
+  }
 }
 
 // A sane pattern must keep working once a size cap exists.
