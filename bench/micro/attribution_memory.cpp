@@ -30,7 +30,7 @@
 #include "aggregate/close_wait_tracker.h"
 #include "aggregate/poll_aggregator.h"
 #include "config/config.h"
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 #include "procfs/proc_owner_directory.h"
 
 namespace tcpstate::bench {

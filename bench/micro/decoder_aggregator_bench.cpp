@@ -45,9 +45,9 @@
 #include "metrics/render_snapshot.h"
 #include "netlink/inet_diag_decoder.h"
 #include "netlink/netlink_transport.h"
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 #include "netlink/tcp_table_reader.h"
-#include "poller/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "procfs/proc_owner_directory.h"
 
 namespace tcpstate::bench {

@@ -6,7 +6,7 @@
 #include <string>
 #include <tuple>
 
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 
 namespace tcpstate {
 namespace {

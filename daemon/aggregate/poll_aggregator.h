@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "aggregate/close_wait_tracker.h"
-#include "aggregate/owner_directory.h"
+#include "procfs/owner_directory.h"
 #include "aggregate/port_classifier.h"
 #include "aggregate/socket_table.h"
 #include "config/config.h"

@@ -1,6 +1,6 @@
 #include "aggregate/port_classifier.h"
 
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 
 namespace tcpstate {
 

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "config/yaml_checks.h"
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 
 namespace tcpstate {
 namespace {

@@ -17,6 +17,7 @@ struct ReloadFailure {
   std::string file;    // "config" or "web_config"
   std::string reason;  // "unreadable", "yaml_syntax" or "invalid"
   std::string key;     // for "invalid": the key path when the message names one, else empty
+  bool operator==(const ReloadFailure&) const = default;
 };
 
 // Longest key label value; a longer key path is cut and ends in "...".

@@ -31,7 +31,7 @@
 #include "http/request_headers.h"
 #include "http/tls_context.h"
 #include "metrics/build_info.h"
-#include "metrics/snapshot_collectable.h"
+#include "metrics/exposition.h"
 
 namespace tcpstate {
 
@@ -406,7 +406,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   bool keep_alive_ = false;
 };
 
-HttpServer::HttpServer(std::shared_ptr<const SnapshotCollectable> metrics, ReadinessProbe ready)
+HttpServer::HttpServer(std::shared_ptr<const ExpositionSource> metrics, ReadinessProbe ready)
     : metrics_(std::move(metrics)),
       ready_(std::move(ready)),
       security_(std::make_shared<Security>()) {}

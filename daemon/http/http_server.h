@@ -43,7 +43,7 @@
 namespace tcpstate {
 
 class BasicAuthenticator;
-class SnapshotCollectable;
+class ExpositionSource;
 class TlsContext;
 
 class HttpServer {
@@ -51,8 +51,8 @@ class HttpServer {
   // Answers /readyz: true once data is fresh enough to scrape.
   using ReadinessProbe = std::function<bool()>;
 
-  // /metrics serves what `metrics` last prepared.
-  HttpServer(std::shared_ptr<const SnapshotCollectable> metrics, ReadinessProbe ready);
+  // /metrics serves what `metrics` last prepared (metrics/exposition.h).
+  HttpServer(std::shared_ptr<const ExpositionSource> metrics, ReadinessProbe ready);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -90,7 +90,7 @@ class HttpServer {
   Result<std::shared_ptr<const Security>> MakeSecurity(const WebConfig& web_config) const;
   std::shared_ptr<const Security> security() const;
 
-  std::shared_ptr<const SnapshotCollectable> metrics_;
+  std::shared_ptr<const ExpositionSource> metrics_;
   ReadinessProbe ready_;
   uint32_t max_in_flight_ = 1;
   std::atomic<uint32_t> in_flight_{0};

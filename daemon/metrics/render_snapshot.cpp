@@ -5,7 +5,8 @@
 #include <utility>
 
 #include "metrics/build_info.h"
-#include "netlink/tcp_state.h"
+#include "metrics/kernel_metrics.h"
+#include "common/tcp_state.h"
 
 namespace tcpstate {
 namespace {
@@ -153,9 +154,10 @@ void RenderKernel(const TargetData& s, Families& f) {
            MetricType::Gauge, s.stale ? 1 : 0);
   if (s.kernel) {
     for (const auto& setting : s.kernel->values) {
-      f.Single("tcpstate_kernel_" + setting.metric, setting.help, MetricType::Gauge,
+      const MetricName metric = KernelSettingMetric(setting.sysctl);
+      f.Single(std::string(metric.name), std::string(metric.help), MetricType::Gauge,
                static_cast<double>(setting.value));
-      if (setting.metric == "tcp_ehash_entries") {
+      if (setting.sysctl == Sysctl::kTcpEhashEntries) {
         f.Single("tcpstate_netns_own_socket_hash",
                  "1 when this network namespace has its own established socket hash "
                  "(net.ipv4.tcp_ehash_entries > 0), 0 when it shares the node's: then every "
@@ -166,7 +168,8 @@ void RenderKernel(const TargetData& s, Families& f) {
   }
   if (s.tcpext) {
     for (const auto& counter : *s.tcpext) {
-      f.Single("tcpstate_tcpext_" + counter.metric + "_total", counter.help, MetricType::Counter,
+      const MetricName metric = TcpExtMetric(counter.field);
+      f.Single(std::string(metric.name), std::string(metric.help), MetricType::Counter,
                static_cast<double>(counter.value));
     }
   }

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "poller/snapshot.h"
+#include "snapshot/snapshot.h"
 
 namespace tcpstate {
 

@@ -5,10 +5,15 @@
 #include <sstream>
 
 #include "common/gzip.h"
+#include "metrics/render_snapshot.h"
 
 namespace tcpstate {
 
-void SnapshotCollectable::Publish(std::shared_ptr<const Families> families) {
+void SnapshotCollectable::Publish(std::shared_ptr<const Snapshot> snapshot) {
+  PublishFamilies(std::make_shared<const Families>(RenderSnapshot(*snapshot)));
+}
+
+void SnapshotCollectable::PublishFamilies(std::shared_ptr<const Families> families) {
   // Serialize and compress outside the lock: scrapes keep getting the
   // previous exposition meanwhile.
   std::ostringstream out;

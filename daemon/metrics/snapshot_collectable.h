@@ -1,9 +1,13 @@
-// The one seam between data and presentation: /metrics asks this
-// Collectable, which hands out the families rendered once per poll. A scrape
-// never triggers a dump and never waits for one. The text exposition of each
-// published snapshot is also serialized and gzip-compressed once, by the
-// poller, into an immutable buffer that scrapes write from directly: a scrape
-// costs neither a render nor a copy, however many scrapers there are.
+// The one seam between data and presentation. The poller publishes each
+// snapshot here (SnapshotSink); it is rendered into metric families once and
+// its text exposition serialized and gzip-compressed once, into an immutable
+// buffer that scrapes write from directly (ExpositionSource): a scrape never
+// triggers a dump, never waits for one, and costs neither a render nor a
+// copy, however many scrapers there are. Collect() (prometheus-cpp's
+// Collectable) hands out the same families, for --once and tests.
+//
+// Thread-safety: every member may be called from any thread; the lock only
+// guards the pointers, never a render or a write.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -11,32 +15,31 @@
 
 #include <memory>
 #include <mutex>
-#include <string>
 #include <vector>
+
+#include "metrics/exposition.h"
+#include "snapshot/snapshot_sink.h"
 
 namespace tcpstate {
 
-// One published exposition; never changed once published.
-struct Exposition {
-  std::string text;  // text format 0.0.4
-  std::string gzip;  // the same text gzip-compressed; empty if compression failed
-};
-
-class SnapshotCollectable : public prometheus::Collectable {
+class SnapshotCollectable : public prometheus::Collectable,
+                            public SnapshotSink,
+                            public ExpositionSource {
  public:
   using Families = std::vector<prometheus::MetricFamily>;
 
-  void Publish(std::shared_ptr<const Families> families);
+  // Renders `snapshot` (metrics/render_snapshot.h) and publishes the result.
+  void Publish(std::shared_ptr<const Snapshot> snapshot) override;
+
+  // Publishes families rendered elsewhere (tests, benchmarks).
+  void PublishFamilies(std::shared_ptr<const Families> families);
 
   std::shared_ptr<const Families> Latest() const {
     std::lock_guard lock(mutex_);
     return latest_;
   }
 
-  // Null until something was published. The lock only guards the pointer: a
-  // scrape holds its own reference while it writes, and a concurrent Publish
-  // does not wait for it.
-  std::shared_ptr<const Exposition> Prepared() const {
+  std::shared_ptr<const Exposition> Prepared() const override {
     std::lock_guard lock(mutex_);
     return prepared_;
   }

@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <span>
 
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 
 namespace tcpstate {
 namespace {

@@ -78,6 +78,10 @@ class TcpTableReader {
         may_fall_back_(strategy == DumpStrategy::kAuto),
         buffer_(kReceiveBufferSize) {}
 
+  // A reload's new netlink_dump_retries; what the reader learned about the
+  // kernel (a refused legacy request) is kept.
+  void set_max_retries(uint32_t max_retries) { max_retries_ = max_retries; }
+
   // True while the legacy single-walk request is in use.
   bool single_walk() const { return single_walk_; }
 

@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "aggregate/poll_aggregator.h"
-#include "metrics/render_snapshot.h"
 
 namespace tcpstate {
 namespace {
@@ -69,7 +68,7 @@ struct Poller::Visit {
 };
 
 Poller::Poller(Config config, std::unique_ptr<TransportFactory> transports,
-               SnapshotCollectable& output)
+               SnapshotSink& output)
     : config_(std::move(config)), transports_(std::move(transports)), output_(output) {
   reader_ = std::make_unique<TcpTableReader>(*transports_, config_.poll.netlink_dump_retries);
   if (config_.processes.enabled) owners_ = MakeOwnerDirectory();
@@ -145,9 +144,12 @@ void Poller::RecordReload(const ReloadFailure* failure) {
 }
 
 void Poller::PublishLocked() {
-  published_->self.config_reload = reload_;
-  output_.Publish(
-      std::make_shared<const SnapshotCollectable::Families>(RenderSnapshot(*published_)));
+  if (published_->self.config_reload != reload_) {
+    auto updated = std::make_shared<Snapshot>(*published_);  // published ones are immutable
+    updated->self.config_reload = reload_;
+    published_ = std::move(updated);
+  }
+  output_.Publish(published_);
 }
 
 void Poller::ApplyPendingConfig() {
@@ -166,7 +168,9 @@ void Poller::ApplyPendingConfig() {
       next->namespaces.kubelet_pod_logs_dir != config_.namespaces.kubelet_pod_logs_dir ||
       next->proc_root != config_.proc_root;
   config_ = std::move(*next);
-  reader_ = std::make_unique<TcpTableReader>(*transports_, config_.poll.netlink_dump_retries);
+  // Not rebuilt: it would forget a refused legacy request and repeat the
+  // refusal and its warning after every reload.
+  reader_->set_max_retries(config_.poll.netlink_dump_retries);
   for (auto& [key, target] : targets_) {
     target.tracker->set_max_tracked(config_.close_wait.max_tracked);
   }
@@ -467,7 +471,8 @@ bool Poller::PollOnce() {
   SetActivity("publishing the snapshot");
   {
     std::lock_guard lock(publish_mutex_);
-    published_ = std::move(snapshot);
+    snapshot.self.config_reload = reload_;
+    published_ = std::make_shared<const Snapshot>(std::move(snapshot));
     PublishLocked();
   }
   SetActivity("waiting for the next poll");

@@ -18,13 +18,13 @@
 #include "aggregate/close_wait_tracker.h"
 #include "config/config.h"
 #include "config/reload_failure.h"
-#include "metrics/snapshot_collectable.h"
 #include "netlink/netlink_transport.h"
 #include "netlink/tcp_table_reader.h"
 #include "netns/netns_discovery.h"
 #include "netns/pod_identifier.h"
 #include "poller/namespace_thread.h"
-#include "poller/snapshot.h"
+#include "snapshot/snapshot.h"
+#include "snapshot/snapshot_sink.h"
 #include "procfs/proc_owner_directory.h"
 
 namespace tcpstate {
@@ -33,7 +33,7 @@ class PollAggregator;
 
 class Poller {
  public:
-  Poller(Config config, std::unique_ptr<TransportFactory> transports, SnapshotCollectable& output);
+  Poller(Config config, std::unique_ptr<TransportFactory> transports, SnapshotSink& output);
   ~Poller();
 
   // One poll of every source; publishes the result. Returns true when every
@@ -85,7 +85,7 @@ class Poller {
 
   Config config_;
   std::unique_ptr<TransportFactory> transports_;
-  SnapshotCollectable& output_;
+  SnapshotSink& output_;
   std::unique_ptr<TcpTableReader> reader_;
   std::unique_ptr<ProcOwnerDirectory> owners_;
   std::unique_ptr<PodIdentifier> pods_;
@@ -106,7 +106,7 @@ class Poller {
   std::mutex publish_mutex_;
   ConfigReloadStats reload_;  // guarded by publish_mutex_
   // The latest poll's, kept to republish a reload's outcome at once.
-  std::optional<Snapshot> published_;  // guarded by publish_mutex_
+  std::shared_ptr<const Snapshot> published_;  // guarded by publish_mutex_
   std::atomic<double> last_success_unix_{0};
   mutable std::mutex activity_mutex_;
   std::string activity_ = "starting";

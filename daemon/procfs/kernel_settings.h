@@ -12,9 +12,27 @@
 
 namespace tcpstate {
 
+// The sysctls read (metrics/kernel_metrics.h names them). Numbered in the
+// order they are read and published.
+enum class Sysctl : uint8_t {
+  kTcpMaxTwBuckets,
+  kIpLocalPortRangeLow,
+  kIpLocalPortRangeHigh,
+  kTcpFinTimeout,
+  kTcpTwReuse,
+  kTcpKeepaliveTime,
+  kTcpKeepaliveIntvl,
+  kTcpKeepaliveProbes,
+  kSomaxconn,
+  kTcpMaxSynBacklog,
+  kTcpMaxOrphans,
+  kTcpEhashEntries,
+  kTcpChildEhashEntries,
+};
+inline constexpr size_t kSysctlCount = 13;
+
 struct KernelSetting {
-  std::string metric;  // without the tcpstate_kernel_ prefix
-  std::string help;
+  Sysctl sysctl;
   int64_t value;
 };
 

@@ -14,25 +14,12 @@
 #include <unordered_set>
 #include <vector>
 
-#include "aggregate/owner_directory.h"
 #include "common/flat_hash_map.h"
 #include "config/config.h"
+#include "procfs/attribution_stats.h"
+#include "procfs/owner_directory.h"
 
 namespace tcpstate {
-
-struct AttributionStats {
-  uint64_t fds_read = 0;
-  uint64_t processes_scanned = 0;
-  uint64_t partial_scans = 0;
-  uint64_t full_scans = 0;
-  uint64_t errors_vanished = 0;
-  uint64_t errors_permission = 0;
-  uint64_t errors_io = 0;
-  // False when a scan met a process whose fds we may not read and we lack
-  // CAP_DAC_READ_SEARCH + CAP_SYS_PTRACE: sockets of other users' processes
-  // cannot be attributed.
-  bool available = true;
-};
 
 class ProcOwnerDirectory : public OwnerDirectory {
  public:

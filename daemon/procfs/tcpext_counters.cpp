@@ -10,27 +10,11 @@
 namespace tcpstate {
 namespace {
 
-struct CounterSpec {
-  const char* field;
-  const char* metric;
-  const char* help;
+constexpr std::string_view kFieldNames[] = {
+    "TW",          "TWRecycled",      "TWKilled",        "TCPTimeWaitOverflow",
+    "ListenOverflows", "ListenDrops", "TCPAbortOnClose", "TCPAbortOnTimeout",
 };
-
-constexpr CounterSpec kCounters[] = {
-    {"TW", "tw", "TcpExt TW: TIME_WAIT sockets finished their wait."},
-    {"TWRecycled", "tw_recycled", "TcpExt TWRecycled: TIME_WAIT sockets recycled by timestamp."},
-    {"TWKilled", "tw_killed", "TcpExt TWKilled: TIME_WAIT sockets killed early."},
-    {"TCPTimeWaitOverflow", "time_wait_overflow",
-     "TcpExt TCPTimeWaitOverflow: TIME_WAIT sockets not created because tcp_max_tw_buckets was "
-     "reached."},
-    {"ListenOverflows", "listen_overflows",
-     "TcpExt ListenOverflows: connections dropped because an accept queue was full."},
-    {"ListenDrops", "listen_drops", "TcpExt ListenDrops: SYNs to listening sockets dropped."},
-    {"TCPAbortOnClose", "abort_on_close",
-     "TcpExt TCPAbortOnClose: connections reset because the application closed with unread data."},
-    {"TCPAbortOnTimeout", "abort_on_timeout",
-     "TcpExt TCPAbortOnTimeout: connections aborted after retransmission or keepalive timeouts."},
-};
+static_assert(std::size(kFieldNames) == kTcpExtFieldCount);
 
 std::vector<std::string_view> Split(std::string_view line) {
   std::vector<std::string_view> fields;
@@ -47,6 +31,10 @@ std::vector<std::string_view> Split(std::string_view line) {
 }
 
 }  // namespace
+
+std::string_view TcpExtFieldName(TcpExtField field) {
+  return kFieldNames[static_cast<size_t>(field)];
+}
 
 Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat) {
   std::vector<std::string_view> lines;
@@ -67,16 +55,17 @@ Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat)
       return Error{EINVAL, "netstat: TcpExt header and value counts differ"};
     }
     std::vector<TcpExtCounter> counters;
-    for (const auto& spec : kCounters) {
+    for (size_t f = 0; f < kTcpExtFieldCount; ++f) {
+      const auto field = static_cast<TcpExtField>(f);
       for (size_t k = 0; k < names.size(); ++k) {
-        if (names[k] != spec.field) continue;
+        if (names[k] != kFieldNames[f]) continue;
         uint64_t value = 0;
         auto [ptr, ec] =
             std::from_chars(values[k].data(), values[k].data() + values[k].size(), value);
         if (ec != std::errc() || ptr != values[k].data() + values[k].size()) {
-          return Error{EINVAL, std::string("netstat: bad value for ") + spec.field};
+          return Error{EINVAL, "netstat: bad value for " + std::string(kFieldNames[f])};
         }
-        counters.push_back({spec.metric, spec.field, spec.help, value});
+        counters.push_back({field, value});
       }
     }
     return counters;

@@ -12,10 +12,25 @@
 
 namespace tcpstate {
 
+// The TcpExt fields read (metrics/kernel_metrics.h names them), in the
+// order they are published.
+enum class TcpExtField : uint8_t {
+  kTW,
+  kTWRecycled,
+  kTWKilled,
+  kTCPTimeWaitOverflow,
+  kListenOverflows,
+  kListenDrops,
+  kTCPAbortOnClose,
+  kTCPAbortOnTimeout,
+};
+inline constexpr size_t kTcpExtFieldCount = 8;
+
+// The kernel's name of `field` in /proc/net/netstat, e.g. "TCPTimeWaitOverflow".
+std::string_view TcpExtFieldName(TcpExtField field);
+
 struct TcpExtCounter {
-  std::string metric;  // without the tcpstate_tcpext_ prefix and _total
-  std::string field;   // kernel name, e.g. "TCPTimeWaitOverflow"
-  std::string help;
+  TcpExtField field;
   uint64_t value;
 };
 

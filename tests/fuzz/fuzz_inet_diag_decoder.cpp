@@ -23,11 +23,11 @@
 #include <vector>
 
 #include "aggregate/close_wait_tracker.h"
-#include "aggregate/owner_directory.h"
+#include "procfs/owner_directory.h"
 #include "aggregate/poll_aggregator.h"
 #include "metrics/render_snapshot.h"
 #include "netlink/inet_diag_decoder.h"
-#include "poller/snapshot.h"
+#include "snapshot/snapshot.h"
 
 namespace {
 

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 
 namespace tcpstate {
 namespace {

@@ -81,7 +81,7 @@ TEST(SnapshotCollectable, PreparesTextAndGzipOncePerPublish) {
   SnapshotCollectable collectable;
   EXPECT_EQ(collectable.Prepared(), nullptr);
   const auto families = Families(500);
-  collectable.Publish(families);
+  collectable.PublishFamilies(families);
   const auto first = collectable.Prepared();
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(first->text, Serialize(*families));
@@ -89,7 +89,7 @@ TEST(SnapshotCollectable, PreparesTextAndGzipOncePerPublish) {
   EXPECT_LT(first->gzip.size(), first->text.size() / 4);
   EXPECT_EQ(collectable.Prepared(), first);  // shared, not copied
 
-  collectable.Publish(Families(10));
+  collectable.PublishFamilies(Families(10));
   EXPECT_NE(collectable.Prepared(), first);
   EXPECT_EQ(first->text, Serialize(*families));  // a held exposition never changes
 }
@@ -200,7 +200,7 @@ class MetricsEndpointTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_GT(port_, 0);
-    collectable_->Publish(Families(3000));
+    collectable_->PublishFamilies(Families(3000));
   }
 
   static inline std::shared_ptr<SnapshotCollectable> collectable_;
@@ -253,7 +253,7 @@ TEST_F(MetricsEndpointTest, HeadSendsTheLengthOfTheChosenEncoding) {
 }
 
 TEST_F(MetricsEndpointTest, ServesTheLatestPublish) {
-  collectable_->Publish(Families(3));
+  collectable_->PublishFamilies(Families(3));
   const auto r = Fetch(port_, "GET", "Accept-Encoding: gzip\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(Gunzip(r->body), Serialize(*Families(3)));

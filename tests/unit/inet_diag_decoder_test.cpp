@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 #include "netlink_builder.h"
 
 namespace tcpstate {

@@ -21,7 +21,7 @@
 
 #include "common/unique_fd.h"
 #include "netlink/netlink_transport.h"
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 #include "netlink/tcp_table_reader.h"
 
 namespace tcpstate {

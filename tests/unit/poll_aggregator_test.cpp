@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 
 namespace tcpstate {
 namespace {

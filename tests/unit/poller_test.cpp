@@ -3,7 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "fake_proc.h"
-#include "netlink/tcp_state.h"
+#include "metrics/snapshot_collectable.h"
+#include "common/tcp_state.h"
 #include "scripted_transport.h"
 
 namespace tcpstate {
@@ -183,6 +184,32 @@ TEST_F(PollerTest, ReloadOutcomeIsPublishedAtOnce) {
   EXPECT_TRUE(std::isnan(Value(out, "tcpstate_config_last_reload_failure_info")));
   EXPECT_GE(Value(out, "tcpstate_config_last_reload_success_timestamp_seconds"), started);
   EXPECT_FALSE(std::isnan(Value(out, "tcpstate_process_sockets")));
+}
+
+// Regression: a reload rebuilt the socket-table reader, which forgot that
+// this kernel refuses the legacy request; each SIGHUP sent the refused
+// request (and logged the fallback warning) again.
+TEST_F(PollerTest, ReloadKeepsTheLearnedDumpFallback) {
+  auto refuse_legacy = [table = CloseWaitTable(1)](uint8_t family, uint32_t states,
+                                                   uint32_t seq) {
+    if (family == AF_UNSPEC) {
+      return std::vector<Step>{{testing::ErrorMessage(seq, kScriptedPortId, -EINVAL)}};
+    }
+    return table(family, states, seq);
+  };
+  auto factory = std::make_unique<ScriptedFactory>(refuse_legacy);
+  ScriptedFactory& scripted = *factory;
+  Poller poller(config, std::move(factory), out);
+  ASSERT_TRUE(poller.PollOnce());
+  EXPECT_EQ(scripted.legacy_sends, 1);
+  for (int reload = 0; reload < 3; ++reload) {
+    Config next = config;
+    next.poll.netlink_dump_retries = 5 + reload;
+    poller.UpdateConfig(next);
+    ASSERT_TRUE(poller.PollOnce());
+  }
+  EXPECT_EQ(scripted.legacy_sends, 1);
+  EXPECT_EQ(Value(out, "tcpstate_sockets", {{"state", "close_wait"}}), 1);
 }
 
 }  // namespace

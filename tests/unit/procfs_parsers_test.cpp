@@ -2,7 +2,7 @@
 
 #include "common/utf8.h"
 #include "fake_proc.h"
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 #include "procfs/kernel_settings.h"
 #include "procfs/proc_stat.h"
 #include "procfs/tcpext_counters.h"
@@ -34,7 +34,7 @@ TEST(TcpExt, ParsesKnownFields) {
   auto counters = ParseTcpExtCounters(netstat);
   ASSERT_TRUE(counters.ok()) << counters.error().message;
   std::map<std::string, uint64_t> by_field;
-  for (const auto& c : *counters) by_field[c.field] = c.value;
+  for (const auto& c : *counters) by_field[std::string(TcpExtFieldName(c.field))] = c.value;
   EXPECT_EQ(by_field.size(), 8u);
   EXPECT_EQ(by_field["TW"], 11u);
   EXPECT_EQ(by_field["TCPTimeWaitOverflow"], 8u);
@@ -59,7 +59,7 @@ TEST(KernelSettings, ReadsSysctlsAndListsMissing) {
   EXPECT_EQ(settings->missing.size(), 9u);  // 13 known, 4 present
   bool shared = false;
   for (const auto& v : settings->values)
-    shared |= v.metric == "tcp_ehash_entries" && v.value == -262144;
+    shared |= v.sysctl == Sysctl::kTcpEhashEntries && v.value == -262144;
   EXPECT_TRUE(shared);
   auto range = EphemeralRangeOf(*settings);
   EXPECT_EQ(range.low, 10000);

@@ -12,7 +12,7 @@
 #include "aggregate/socket_table.h"
 #include "config/reload_failure.h"
 #include "procfs/kernel_settings.h"
-#include "procfs/proc_owner_directory.h"
+#include "procfs/attribution_stats.h"
 #include "procfs/tcpext_counters.h"
 
 namespace tcpstate {
@@ -54,6 +54,7 @@ struct ConfigReloadStats {
   uint64_t success_total = 0;
   uint64_t failure_total = 0;
   ReloadFailure failure;  // why the latest reload failed; empty after a success
+  bool operator==(const ConfigReloadStats&) const = default;
 };
 
 struct SelfStats {

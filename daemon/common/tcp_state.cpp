@@ -1,4 +1,4 @@
-#include "netlink/tcp_state.h"
+#include "common/tcp_state.h"
 
 #include <array>
 #include <charconv>

@@ -1,0 +1,20 @@
+// Metric names and help texts of the kernel values procfs/ reads: sysctls
+// (tcpstate_kernel_*) and TcpExt counters (tcpstate_tcpext_*_total).
+#pragma once
+
+#include <string_view>
+
+#include "procfs/kernel_settings.h"
+#include "procfs/tcpext_counters.h"
+
+namespace tcpstate {
+
+struct MetricName {
+  std::string_view name;  // full metric name
+  std::string_view help;
+};
+
+MetricName KernelSettingMetric(Sysctl sysctl);
+MetricName TcpExtMetric(TcpExtField field);
+
+}  // namespace tcpstate

@@ -1,0 +1,23 @@
+// What socket attribution (procfs/proc_owner_directory.h) did in the latest
+// poll: published in the snapshot, rendered as tcpstate_attribution_* metrics.
+#pragma once
+
+#include <cstdint>
+
+namespace tcpstate {
+
+struct AttributionStats {
+  uint64_t fds_read = 0;
+  uint64_t processes_scanned = 0;
+  uint64_t partial_scans = 0;
+  uint64_t full_scans = 0;
+  uint64_t errors_vanished = 0;
+  uint64_t errors_permission = 0;
+  uint64_t errors_io = 0;
+  // False when a scan met a process whose fds we may not read and we lack
+  // CAP_DAC_READ_SEARCH + CAP_SYS_PTRACE: sockets of other users' processes
+  // cannot be attributed.
+  bool available = true;
+};
+
+}  // namespace tcpstate
