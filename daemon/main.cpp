@@ -208,14 +208,7 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
 
   auto collectable = std::make_shared<SnapshotCollectable>();
   Poller poller(initial, MakeTransports(flags), *collectable);
-  const auto interval = initial.poll.interval;
-  HttpServer server(collectable, [&poller, interval] {
-    const double last = poller.last_success_unix();
-    const double now =
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    const double allowed = std::max(60.0, 3 * std::chrono::duration<double>(interval).count());
-    return last > 0 && now - last <= allowed;
-  });
+  HttpServer server(collectable, [&poller] { return poller.Ready(); });
   if (auto started = server.Start(initial.web, web_config); !started.ok()) {
     spdlog::critical("{}", started.error().message);
     return kExitRuntime;

@@ -76,6 +76,7 @@ Poller::Poller(Config config, std::unique_ptr<TransportFactory> transports,
   for (const char* reason : kNetlinkReasons) self_.netlink_errors[reason] = 0;
   self_.attribution_enabled = config_.processes.enabled;
   reload_.last_success_timestamp_seconds = UnixSeconds();  // the start-up load
+  interval_seconds_ = std::chrono::duration<double>(config_.poll.interval).count();
   char link[64];
   const ssize_t n = ::readlink("/proc/thread-self/ns/net", link, sizeof(link));
   if (n > 0) ParseNetnsLink(std::string_view(link, static_cast<size_t>(n)), &own_netns_);
@@ -109,6 +110,14 @@ std::unique_ptr<PodIdentifier> Poller::MakePodIdentifier() const {
   options.wait_budget = std::min(config_.namespaces.read_timeout, std::chrono::milliseconds(1000));
   return std::make_unique<PodIdentifier>(std::move(options));
 }
+
+bool Poller::ReadyAt(double now_unix) const {
+  const double last = last_success_unix_.load();
+  const double allowed = std::max(60.0, 3 * interval_seconds_.load());
+  return last > 0 && now_unix - last <= allowed;
+}
+
+bool Poller::Ready() const { return ReadyAt(UnixSeconds()); }
 
 void Poller::SetActivity(std::string what) {
   std::lock_guard lock(activity_mutex_);
@@ -182,6 +191,7 @@ void Poller::ApplyPendingConfig() {
     pods_ = MakePodIdentifier();
   }
   self_.attribution_enabled = config_.processes.enabled;
+  interval_seconds_ = std::chrono::duration<double>(config_.poll.interval).count();
   spdlog::info("configuration reloaded");
 }
 

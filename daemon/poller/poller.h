@@ -53,6 +53,12 @@ class Poller {
   // Unix time of the latest successful poll, 0 before; safe from any thread.
   double last_success_unix() const { return last_success_unix_.load(); }
 
+  // /readyz: a poll succeeded within max(60 s, 3 poll intervals) of
+  // `now_unix`, with the interval in force now (a reload changes it). Safe
+  // from any thread.
+  bool ReadyAt(double now_unix) const;
+  bool Ready() const;
+
   // What the poll thread is doing now ("reading sysctls below /proc/sys/net",
   // "waiting for the next poll"...), for the warning when a poll does not end
   // at shutdown; safe from any thread.
@@ -108,6 +114,7 @@ class Poller {
   // The latest poll's, kept to republish a reload's outcome at once.
   std::shared_ptr<const Snapshot> published_;  // guarded by publish_mutex_
   std::atomic<double> last_success_unix_{0};
+  std::atomic<double> interval_seconds_{0};  // config_.poll.interval, for other threads
   mutable std::mutex activity_mutex_;
   std::string activity_ = "starting";
 };

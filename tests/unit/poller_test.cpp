@@ -212,5 +212,27 @@ TEST_F(PollerTest, ReloadKeepsTheLearnedDumpFallback) {
   EXPECT_EQ(Value(out, "tcpstate_sockets", {{"state", "close_wait"}}), 1);
 }
 
+// Regression: /readyz judged freshness by the start-up poll interval; after
+// a reload to a longer interval the exporter reported itself unready between
+// perfectly punctual polls.
+TEST_F(PollerTest, ReadinessFollowsTheReloadedPollInterval) {
+  config.poll.interval = std::chrono::seconds(10);  // fresh for 60 s
+  auto factory = std::make_unique<ScriptedFactory>(CloseWaitTable(1));
+  Poller poller(config, std::move(factory), out);
+  EXPECT_FALSE(poller.ReadyAt(1e12));  // nothing polled yet
+  ASSERT_TRUE(poller.PollOnce());
+  const double polled = poller.last_success_unix();
+  EXPECT_TRUE(poller.ReadyAt(polled + 59));
+  EXPECT_FALSE(poller.ReadyAt(polled + 200));
+
+  Config next = config;
+  next.poll.interval = std::chrono::seconds(100);  // fresh for 300 s
+  poller.UpdateConfig(next);
+  ASSERT_TRUE(poller.PollOnce());
+  const double repolled = poller.last_success_unix();
+  EXPECT_TRUE(poller.ReadyAt(repolled + 200));
+  EXPECT_FALSE(poller.ReadyAt(repolled + 301));
+}
+
 }  // namespace
 }  // namespace tcpstate
