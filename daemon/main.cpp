@@ -143,7 +143,7 @@ Result<Config> BuildConfig(const Flags& flags) {
   }
   for (const std::string& address : flags.listen_addresses) {
     if (auto ok = ValidateListenAddress(address); !ok.ok()) {
-      return Error{EINVAL, "--web.listen-address: " + ok.error().message};
+      return MakeError(ErrorKind::kInvalid, "--web.listen-address: " + ok.error().message);
     }
   }
   if (!flags.listen_addresses.empty()) {
@@ -154,7 +154,7 @@ Result<Config> BuildConfig(const Flags& flags) {
   if (flags.log_level) {
     if (*flags.log_level != "debug" && *flags.log_level != "info" && *flags.log_level != "warn" &&
         *flags.log_level != "error") {
-      return Error{EINVAL, "--log.level: must be one of debug, info, warn, error"};
+      return MakeError(ErrorKind::kInvalid, "--log.level: must be one of debug, info, warn, error");
     }
     config.log_level = *flags.log_level;
   }

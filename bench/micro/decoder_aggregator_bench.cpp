@@ -478,7 +478,7 @@ class MemoryTransport : public NetlinkTransport {
     return OkStatus();
   }
   Result<size_t> Receive(std::span<uint8_t> buffer) override {
-    if (current_ == nullptr || next_ >= current_->size()) return Error{EIO, "no dump"};
+    if (current_ == nullptr || next_ >= current_->size()) return MakeError(ErrorKind::kInvalid, "no dump", EIO);
     const Bytes& d = (*current_)[next_++];
     std::memcpy(buffer.data(), d.data(), d.size());
     return d.size();

@@ -2,19 +2,45 @@
 // errors, which main() catches.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
 namespace tcpstate {
 
-struct Error {
-  // errno when the failure came from a syscall, 0 otherwise.
-  int code = 0;
-  std::string message;
+// What went wrong, for code to act on: label values (the `reason` of
+// tcpstate_netlink_errors_total, of a failed reload) come from the kind,
+// never from the message.
+enum class ErrorKind : uint8_t {
+  kSystem,            // a system call failed; errnum says why
+  kInvalid,           // input (a file, a datagram, a value) is not what it must be
+  kTruncated,         // input ended early, or did not fit
+  kUnexpected,        // a netlink message that is not an answer to our request
+  kKernelError,       // the kernel answered NLMSG_ERROR; errnum is its error
+  kKernelDoneError,   // an error inside NLMSG_DONE; errnum is its error
+  kInterrupted,       // the socket table changed during every dump (NLM_F_DUMP_INTR)
+  kCancelled,         // shutdown asked for it
+  kDeadline,          // past the read's deadline
+  kConfigUnreadable,  // a configuration file could not be read
+  kConfigSyntax,      // a configuration file is not YAML
+  kConfigInvalid,     // a configuration value; `key` names it when known
 };
 
+// Stable name of `kind` (logs, tests).
+std::string_view ErrorKindName(ErrorKind kind);
+
+struct Error {
+  ErrorKind kind = ErrorKind::kInvalid;
+  int errnum = 0;       // errno when there is one, else 0
+  std::string message;  // for people: what and where
+  std::string key;      // configuration errors: the key path, "processes.groups[1].match"
+};
+
+// A failed system call: kind kSystem, "<what>: <strerror(errnum)>".
 Error ErrnoError(int errnum, std::string what);
+Error MakeError(ErrorKind kind, std::string message, int errnum = 0);
 
 template <typename T>
 class [[nodiscard]] Result {

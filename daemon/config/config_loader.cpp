@@ -333,7 +333,7 @@ Config LoadRoot(const YAML::Node& root) {
 }  // namespace
 
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  if (text.empty()) return Error{EINVAL, "empty duration"};
+  if (text.empty()) return MakeError(ErrorKind::kInvalid, "empty duration");
   const std::string bad = "bad duration '" + std::string(text) +
                           "' (use a number and a unit: ms, s, m, h, e.g. 15s or 1m30s)";
   int64_t total_ms = 0;
@@ -341,7 +341,7 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   while (pos < text.size()) {
     uint64_t number = 0;
     auto [ptr, ec] = std::from_chars(text.data() + pos, text.data() + text.size(), number);
-    if (ec != std::errc() || ptr == text.data() + pos) return Error{EINVAL, bad};
+    if (ec != std::errc() || ptr == text.data() + pos) return MakeError(ErrorKind::kInvalid, bad);
     pos = static_cast<size_t>(ptr - text.data());
     size_t unit_end = pos;
     while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end]))) {
@@ -360,13 +360,13 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     else if (unit == "d")
       scale = 86'400'000;
     else
-      return Error{EINVAL, bad};
+      return MakeError(ErrorKind::kInvalid, bad);
     if (number > static_cast<uint64_t>(std::numeric_limits<int64_t>::max() / scale / 4)) {
-      return Error{EINVAL, "duration '" + std::string(text) + "' too large"};
+      return MakeError(ErrorKind::kInvalid, "duration '" + std::string(text) + "' too large");
     }
     const int64_t term = static_cast<int64_t>(number) * scale;
     if (total_ms > std::numeric_limits<int64_t>::max() / 4 - term) {
-      return Error{EINVAL, "duration '" + std::string(text) + "' too large"};
+      return MakeError(ErrorKind::kInvalid, "duration '" + std::string(text) + "' too large");
     }
     total_ms += term;
     pos = unit_end;
@@ -377,20 +377,19 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
 Status ValidateListenAddress(std::string_view address) {
   const size_t colon = address.rfind(':');
   if (colon == std::string_view::npos) {
-    return Error{EINVAL, "listen address '" + std::string(address) +
-                             "' needs a port, e.g. :9930 or 127.0.0.1:9930"};
+    return MakeError(ErrorKind::kInvalid, "listen address '" + std::string(address) +
+                             "' needs a port, e.g. :9930 or 127.0.0.1:9930");
   }
   const std::string_view host = address.substr(0, colon);
   if (host.find(':') != std::string_view::npos && (host.front() != '[' || host.back() != ']')) {
-    return Error{EINVAL, "listen address '" + std::string(address) +
-                             "': an IPv6 address must be bracketed, e.g. [::1]:9930"};
+    return MakeError(ErrorKind::kInvalid, "listen address '" + std::string(address) +
+                             "': an IPv6 address must be bracketed, e.g. [::1]:9930");
   }
   const std::string_view port = address.substr(colon + 1);
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
-    return Error{EINVAL,
-                 "listen address '" + std::string(address) + "' has no valid port (1-65535)"};
+    return MakeError(ErrorKind::kInvalid, "listen address '" + std::string(address) + "' has no valid port (1-65535)");
   }
   return OkStatus();
 }

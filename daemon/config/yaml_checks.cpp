@@ -49,9 +49,9 @@ bool AsBool(const YAML::Node& node, const std::string& path) {
 }
 
 Error YamlSyntaxError(const YAML::Exception& e) {
-  return Error{EINVAL, std::string(kYamlSyntaxErrorPrefix) + " at line " +
+  return MakeError(ErrorKind::kInvalid, std::string(kYamlSyntaxErrorPrefix) + " at line " +
                            std::to_string(e.mark.line + 1) + ", column " +
-                           std::to_string(e.mark.column + 1) + ": " + e.msg};
+                           std::to_string(e.mark.column + 1) + ": " + e.msg);
 }
 
 Result<std::string> ReadYamlFile(const std::string& path, std::string_view what) {
@@ -63,7 +63,7 @@ Result<std::string> ReadYamlFile(const std::string& path, std::string_view what)
 }
 
 Error InYamlFile(const std::string& path, const Error& error) {
-  return Error{EINVAL, path + ": " + error.message};
+  return MakeError(ErrorKind::kInvalid, path + ": " + error.message);
 }
 
 }  // namespace tcpstate

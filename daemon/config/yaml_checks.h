@@ -46,7 +46,7 @@ auto ParseYaml(std::string_view yaml, Load load) -> Result<decltype(load(YAML::N
   try {
     return load(YAML::Load(std::string(yaml)));
   } catch (const YamlKeyError& e) {
-    return Error{EINVAL, e.message};
+    return MakeError(ErrorKind::kInvalid, e.message);
   } catch (const YAML::Exception& e) {
     return YamlSyntaxError(e);
   }

@@ -81,8 +81,8 @@ void Sha256(const std::vector<std::string_view>& parts, unsigned char out[32]) {
 
 Result<int> ParseBcryptHash(std::string_view hash) {
   const auto bad = [&](const std::string& why) {
-    return Error{EINVAL, "not a bcrypt hash (" + why +
-                             "); make one with: htpasswd -nBC 10 \"\" | tr -d ':\\n'"};
+    return MakeError(ErrorKind::kInvalid, "not a bcrypt hash (" + why +
+                             "); make one with: htpasswd -nBC 10 \"\" | tr -d ':\\n'");
   };
   if (hash.size() < 7 || hash[0] != '$' || hash[1] != '2' || hash[3] != '$' || hash[6] != '$') {
     return bad("it must start like $2y$10$");
@@ -121,7 +121,7 @@ Result<std::string> MakeBcryptHash(const std::string& password, int cost) {
     return ErrnoError(errno, "cannot make a bcrypt salt");
   }
   auto hash = BcryptHash(password, setting);
-  if (!hash) return Error{EINVAL, "bcrypt is not available in libcrypt"};
+  if (!hash) return MakeError(ErrorKind::kInvalid, "bcrypt is not available in libcrypt");
   return *hash;
 }
 
@@ -145,7 +145,7 @@ Result<std::unique_ptr<BasicAuthenticator>> BasicAuthenticator::Create(
   int max_cost = 4;
   for (const auto& [name, user_hash] : users) {
     auto cost = ParseBcryptHash(user_hash);
-    if (!cost.ok()) return Error{EINVAL, "user " + name + ": " + cost.error().message};
+    if (!cost.ok()) return MakeError(ErrorKind::kInvalid, "user " + name + ": " + cost.error().message);
     max_cost = std::max(max_cost, *cost);
     User user;
     Sha256({name}, user.name_digest.data());
@@ -153,13 +153,13 @@ Result<std::unique_ptr<BasicAuthenticator>> BasicAuthenticator::Create(
     auth->users_.push_back(std::move(user));
   }
   if (RAND_bytes(auth->secret_.data(), static_cast<int>(auth->secret_.size())) != 1) {
-    return Error{EIO, "cannot draw random bytes for the credential cache"};
+    return MakeError(ErrorKind::kInvalid, "cannot draw random bytes for the credential cache", EIO);
   }
   // The dummy hash for unknown users: same cost as the most expensive real
   // one, so an unknown user takes as long as a wrong password.
   unsigned char random_password[24];
   if (RAND_bytes(random_password, sizeof(random_password)) != 1) {
-    return Error{EIO, "cannot draw random bytes for the dummy hash"};
+    return MakeError(ErrorKind::kInvalid, "cannot draw random bytes for the dummy hash", EIO);
   }
   char setting[CRYPT_GENSALT_OUTPUT_SIZE];
   if (crypt_gensalt_rn("$2b$", static_cast<unsigned long>(max_cost), nullptr, 0, setting,
@@ -169,7 +169,7 @@ Result<std::unique_ptr<BasicAuthenticator>> BasicAuthenticator::Create(
   std::string password;
   for (unsigned char c : random_password) password.push_back(kBcryptAlphabet[c % 64]);
   auto dummy = auth->hash_(password, setting);
-  if (!dummy) return Error{EINVAL, "bcrypt is not available in libcrypt"};
+  if (!dummy) return MakeError(ErrorKind::kInvalid, "bcrypt is not available in libcrypt");
   auth->dummy_hash_ = std::move(*dummy);
   return auth;
 }

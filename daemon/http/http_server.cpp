@@ -429,7 +429,7 @@ Result<std::shared_ptr<const HttpServer::Security>> HttpServer::MakeSecurity(
   if (!web_config.basic_auth_users.empty()) {
     auto auth = BasicAuthenticator::Create(web_config.basic_auth_users,
                                            BasicAuthenticator::Options{max_in_flight_});
-    if (!auth.ok()) return Error{EINVAL, "basic_auth_users: " + auth.error().message};
+    if (!auth.ok()) return MakeError(ErrorKind::kInvalid, "basic_auth_users: " + auth.error().message);
     security->auth = std::move(*auth);
   }
   if (web_config.rate_limit_interval.count() > 0) {
@@ -445,12 +445,14 @@ namespace {
 // A bound, listening acceptor for one address, or why not.
 Result<tcp::acceptor> Listen(asio::io_context& ioc, const std::string& address, bool tls) {
   const auto fail = [&](const beast::error_code& ec) {
-    return Error{ec.value(),
-                 "cannot listen on " + address + (tls ? " with TLS" : "") + ": " + ec.message() +
-                     (ec.value() == EADDRNOTAVAIL ? " (not an address of this host)" : "")};
+    return MakeError(ErrorKind::kSystem,
+                     "cannot listen on " + address + (tls ? " with TLS" : "") + ": " +
+                         ec.message() +
+                         (ec.value() == EADDRNOTAVAIL ? " (not an address of this host)" : ""),
+                     ec.value());
   };
   auto parsed = ParseListenAddress(address);
-  if (!parsed.ok()) return Error{EINVAL, "cannot listen on " + parsed.error().message};
+  if (!parsed.ok()) return MakeError(ErrorKind::kInvalid, "cannot listen on " + parsed.error().message);
   tcp::endpoint endpoint;
   std::memcpy(endpoint.data(), &parsed->address, parsed->length);
   endpoint.resize(parsed->length);
@@ -495,7 +497,9 @@ Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
     // Idle TLS connections give their read and write buffers back.
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (auto configured = tls_->Configure(ctx); !configured.ok()) {
-      return Error{configured.error().code, "TLS setup failed: " + configured.error().message};
+      Error error = configured.error();
+      error.message = "TLS setup failed: " + error.message;
+      return error;
     }
   }
   for (const std::string& address : ListenAddresses(web)) {

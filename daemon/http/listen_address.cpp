@@ -12,7 +12,7 @@ namespace tcpstate {
 namespace {
 
 Error Bad(std::string_view text, const std::string& why) {
-  return Error{EINVAL, "listen address '" + std::string(text) + "': " + why};
+  return MakeError(ErrorKind::kInvalid, "listen address '" + std::string(text) + "': " + why);
 }
 
 }  // namespace
@@ -93,9 +93,10 @@ Status CheckListenAddress(std::string_view text, bool in_use_is_ok) {
   const int bind_errno = errno;
   ::close(fd);
   if (bound == 0 || (bind_errno == EADDRINUSE && in_use_is_ok)) return OkStatus();
-  return Error{bind_errno,
-               "cannot listen on " + std::string(text) + ": " + std::strerror(bind_errno) +
-                   (bind_errno == EADDRNOTAVAIL ? " (not an address of this host)" : "")};
+  return MakeError(ErrorKind::kSystem,
+                   "cannot listen on " + std::string(text) + ": " + std::strerror(bind_errno) +
+                       (bind_errno == EADDRNOTAVAIL ? " (not an address of this host)" : ""),
+                   bind_errno);
 }
 
 }  // namespace tcpstate

@@ -87,9 +87,9 @@ Result<std::vector<X509*>> ParseCertificates(const PemSource& source) {
                                       ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
   if (!clean_end || certs.empty()) {
     for (X509* c : certs) X509_free(c);
-    return Error{EINVAL, kPrefix + source.key + ": " + source.what +
+    return MakeError(ErrorKind::kInvalid, kPrefix + source.key + ": " + source.what +
                              " holds no valid PEM certificate: " +
-                             OpenSslError("no CERTIFICATE block")};
+                             OpenSslError("no CERTIFICATE block"));
   }
   ERR_clear_error();
   return certs;
@@ -115,15 +115,15 @@ Result<std::shared_ptr<TlsMaterial>> LoadMaterial(const TlsServerConfig& config)
   material->key = PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, nullptr);
   BIO_free(bio);
   if (material->key == nullptr) {
-    return Error{EINVAL, kPrefix + key_source->key + ": " + key_source->what +
+    return MakeError(ErrorKind::kInvalid, kPrefix + key_source->key + ": " + key_source->what +
                              " holds no usable PEM private key (encrypted keys are not "
-                             "supported): " + OpenSslError("no PRIVATE KEY block")};
+                             "supported): " + OpenSslError("no PRIVATE KEY block"));
   }
   if (X509_check_private_key(material->leaf, material->key) != 1) {
     ERR_clear_error();
-    return Error{EINVAL, kPrefix + key_source->key + ": the private key in " +
+    return MakeError(ErrorKind::kInvalid, kPrefix + key_source->key + ": the private key in " +
                              key_source->what + " does not belong to the certificate in " +
-                             cert_source->what};
+                             cert_source->what);
   }
 
   if (!config.client_ca_file.empty() || !config.client_ca_pem.empty()) {
@@ -386,10 +386,10 @@ Status TlsContext::Configure(SSL_CTX* ctx) {
                                                               : 0));
   if (SSL_CTX_set_min_proto_version(ctx, ProtocolVersion(c.min_version)) != 1 ||
       SSL_CTX_set_max_proto_version(ctx, ProtocolVersion(c.max_version)) != 1) {
-    return Error{EINVAL, std::string(kPrefix) + "min_version: OpenSSL rejects " +
+    return MakeError(ErrorKind::kInvalid, std::string(kPrefix) + "min_version: OpenSSL rejects " +
                              std::string(TlsVersionName(c.min_version)) + ".." +
                              std::string(TlsVersionName(c.max_version)) + ": " +
-                             OpenSslError("unsupported")};
+                             OpenSslError("unsupported"));
   }
   std::string ciphers;
   for (const auto& name : c.cipher_suites) {
@@ -397,21 +397,21 @@ Status TlsContext::Configure(SSL_CTX* ctx) {
     ciphers += (ciphers.empty() ? "" : ":") + name;
   }
   if (!ciphers.empty() && SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
-    return Error{EINVAL, std::string(kPrefix) + "cipher_suites: OpenSSL can use none of " +
-                             ciphers + ": " + OpenSslError("no cipher match")};
+    return MakeError(ErrorKind::kInvalid, std::string(kPrefix) + "cipher_suites: OpenSSL can use none of " +
+                             ciphers + ": " + OpenSslError("no cipher match"));
   }
   if (!c.curve_groups.empty()) {
     std::string groups;
     for (const auto& g : c.curve_groups) groups += (groups.empty() ? "" : ":") + g;
     if (SSL_CTX_set1_groups_list(ctx, groups.c_str()) != 1) {
-      return Error{EINVAL, std::string(kPrefix) + "curve_preferences: OpenSSL rejects " +
-                               groups + ": " + OpenSslError("unsupported")};
+      return MakeError(ErrorKind::kInvalid, std::string(kPrefix) + "curve_preferences: OpenSSL rejects " +
+                               groups + ": " + OpenSslError("unsupported"));
     }
   }
   const auto material = Current();
   if (SSL_CTX_use_cert_and_key(ctx, material->leaf, material->key, material->chain, 1) != 1) {
-    return Error{EINVAL, std::string(kPrefix) + "cert_file: OpenSSL rejects the certificate: " +
-                             OpenSslError("unusable certificate")};
+    return MakeError(ErrorKind::kInvalid, std::string(kPrefix) + "cert_file: OpenSSL rejects the certificate: " +
+                             OpenSslError("unusable certificate"));
   }
   SSL_CTX_set_cert_cb(ctx, CertCallback, this);
   SSL_CTX_set_ex_data(ctx, CtxOwnerIndex(), this);
@@ -442,7 +442,7 @@ Status ValidateTlsServerConfig(const TlsServerConfig& config) {
   auto context = TlsContext::Create(config);
   if (!context.ok()) return context.error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (ctx == nullptr) return Error{ENOMEM, "cannot create an OpenSSL context"};
+  if (ctx == nullptr) return MakeError(ErrorKind::kSystem, "cannot create an OpenSSL context", ENOMEM);
   auto configured = (*context)->Configure(ctx);
   SSL_CTX_free(ctx);
   return configured;

@@ -1,5 +1,6 @@
 #include "metrics/render_snapshot.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -196,11 +197,18 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
            MetricType::Gauge, static_cast<double>(s.poll_sockets));
   f.Start("tcpstate_source_up", "1 if the data source worked in the latest poll.",
           MetricType::Gauge);
-  for (const auto& [name, status] : s.sources) f.Add({{"source", name}}, status.up ? 1 : 0);
+  for (size_t i = 0; i < kSourceCount; ++i) {
+    if (const auto& status = s.sources[i]) {
+      f.Add({{"source", std::string(SourceName(static_cast<Source>(i)))}}, status->up ? 1 : 0);
+    }
+  }
   f.Start("tcpstate_source_duration_seconds", "Time the latest poll spent reading the data source.",
           MetricType::Gauge);
-  for (const auto& [name, status] : s.sources) {
-    f.Add({{"source", name}}, status.duration_seconds);
+  for (size_t i = 0; i < kSourceCount; ++i) {
+    if (const auto& status = s.sources[i]) {
+      f.Add({{"source", std::string(SourceName(static_cast<Source>(i)))}},
+            status->duration_seconds);
+    }
   }
   f.Single("tcpstate_netlink_dump_retries_total",
            "Socket table reads restarted because the kernel flagged NLM_F_DUMP_INTR.",
@@ -211,8 +219,15 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
            MetricType::Counter, static_cast<double>(s.netlink_foreign_datagrams));
   f.Start("tcpstate_netlink_errors_total", "Failed sock_diag reads, by reason.",
           MetricType::Counter);
-  for (const auto& [reason, count] : s.netlink_errors) {
-    f.Add({{"reason", reason}}, static_cast<double>(count));
+  // Every reason the kernel or the socket can cause, by name; cancelled and
+  // deadline are not netlink errors (tcpstate_netns_deadline_exceeded_total).
+  std::vector<std::pair<std::string_view, uint64_t>> errors;
+  for (size_t i = 0; i < static_cast<size_t>(ReadFailure::kCancelled); ++i) {
+    errors.emplace_back(ReadFailureName(static_cast<ReadFailure>(i)), s.netlink_errors[i]);
+  }
+  std::sort(errors.begin(), errors.end());
+  for (const auto& [reason, count] : errors) {
+    f.Add({{"reason", std::string(reason)}}, static_cast<double>(count));
   }
   if (s.attribution_enabled) {
     const AttributionStats& a = s.attribution;

@@ -16,7 +16,9 @@ static_assert(SOCK_DIAG_BY_FAMILY == DumpIdentity{}.record_type);
 static_assert(TCPDIAG_GETSOCK == 18);
 namespace {
 
-Error Failure(DecodeFailure kind, std::string message) { return Error{kind, std::move(message)}; }
+Error Failure(ErrorKind kind, std::string message, int errnum = 0) {
+  return MakeError(kind, std::move(message), errnum);
+}
 
 // strerror of a negative errno; INT_MIN cannot be negated.
 std::string ErrnoText(int status) {
@@ -49,18 +51,18 @@ bool AttributesWellFormed(const uint8_t* p, size_t len) {
 
 Result<SocketRecord> DecodeInetDiagMsg(const uint8_t* payload, size_t len) {
   if (len < sizeof(inet_diag_msg)) {
-    return Failure(kDecodeTruncated, "inet_diag message shorter than struct inet_diag_msg");
+    return Failure(ErrorKind::kTruncated, "inet_diag message shorter than struct inet_diag_msg");
   }
   const auto msg = Load<inet_diag_msg>(payload);
   if (msg.idiag_family != AF_INET && msg.idiag_family != AF_INET6) {
-    return Failure(kDecodeMalformed,
+    return Failure(ErrorKind::kInvalid,
                    "inet_diag message with address family " + std::to_string(msg.idiag_family));
   }
   if (!AttributesWellFormed(payload + NLMSG_ALIGN(sizeof(inet_diag_msg)),
                             len > NLMSG_ALIGN(sizeof(inet_diag_msg))
                                 ? len - NLMSG_ALIGN(sizeof(inet_diag_msg))
                                 : 0)) {
-    return Failure(kDecodeMalformed, "inet_diag attribute overruns message");
+    return Failure(ErrorKind::kInvalid, "inet_diag attribute overruns message");
   }
   SocketRecord record;
   record.family = msg.idiag_family;
@@ -85,23 +87,23 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const Dum
   const uint8_t* p = datagram.data();
   size_t remaining = datagram.size();
   if (remaining == 0) {
-    return Failure(kDecodeTruncated, "empty datagram before NLMSG_DONE");
+    return Failure(ErrorKind::kTruncated, "empty datagram before NLMSG_DONE");
   }
   while (remaining > 0) {
     if (remaining < sizeof(nlmsghdr)) {
-      return Failure(kDecodeTruncated, "datagram ends inside a netlink header");
+      return Failure(ErrorKind::kTruncated, "datagram ends inside a netlink header");
     }
     const auto hdr = Load<nlmsghdr>(p);
     if (hdr.nlmsg_len < sizeof(nlmsghdr)) {
-      return Failure(kDecodeMalformed, "netlink message length " + std::to_string(hdr.nlmsg_len) +
+      return Failure(ErrorKind::kInvalid, "netlink message length " + std::to_string(hdr.nlmsg_len) +
                                            " below header size");
     }
     if (hdr.nlmsg_len > remaining) {
-      return Failure(kDecodeTruncated, "netlink message of " + std::to_string(hdr.nlmsg_len) +
+      return Failure(ErrorKind::kTruncated, "netlink message of " + std::to_string(hdr.nlmsg_len) +
                                            " bytes in " + std::to_string(remaining) + " remaining");
     }
     if (hdr.nlmsg_seq != identity.seq || hdr.nlmsg_pid != identity.portid) {
-      return Failure(kDecodeSequence, "reply seq " + std::to_string(hdr.nlmsg_seq) + " portid " +
+      return Failure(ErrorKind::kUnexpected, "reply seq " + std::to_string(hdr.nlmsg_seq) + " portid " +
                                           std::to_string(hdr.nlmsg_pid) + ", expected seq " +
                                           std::to_string(identity.seq) + " portid " +
                                           std::to_string(identity.portid));
@@ -117,30 +119,32 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const Dum
         if (payload_len >= sizeof(int)) {
           const int status = Load<int>(payload);
           if (status < 0) {
-            return Failure(kDecodeDoneError,
-                           std::string("dump failed: NLMSG_DONE carries ") + ErrnoText(status));
+            return Failure(ErrorKind::kKernelDoneError,
+                           std::string("dump failed: NLMSG_DONE carries ") + ErrnoText(status),
+                           status == std::numeric_limits<int>::min() ? 0 : -status);
           }
         }
         return ChunkStatus::kDone;
       }
       case NLMSG_ERROR: {
         if (payload_len < sizeof(int)) {
-          return Failure(kDecodeTruncated, "NLMSG_ERROR without error code");
+          return Failure(ErrorKind::kTruncated, "NLMSG_ERROR without error code");
         }
         const int status = Load<int>(payload);
         if (status != 0) {
-          return Failure(kDecodeNlmsgError,
-                         std::string("kernel answered NLMSG_ERROR: ") + ErrnoText(status));
+          return Failure(ErrorKind::kKernelError,
+                         std::string("kernel answered NLMSG_ERROR: ") + ErrnoText(status),
+                         status == std::numeric_limits<int>::min() ? 0 : -status);
         }
         break;  // An ACK: nothing to decode.
       }
       case NLMSG_NOOP:
         break;
       case NLMSG_OVERRUN:
-        return Failure(kDecodeMalformed, "NLMSG_OVERRUN: data was lost");
+        return Failure(ErrorKind::kInvalid, "NLMSG_OVERRUN: data was lost");
       default: {
         if (hdr.nlmsg_type != identity.record_type) {
-          return Failure(kDecodeMalformed,
+          return Failure(ErrorKind::kInvalid,
                          "unexpected netlink message type " + std::to_string(hdr.nlmsg_type));
         }
         auto record = DecodeInetDiagMsg(payload, payload_len);

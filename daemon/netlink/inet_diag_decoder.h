@@ -34,15 +34,9 @@ struct ChunkStats {
   bool interrupted = false;
 };
 
-// Error codes carried in Error::code for decoder failures that are not errno
-// values; the poller maps them to the `reason` label of the error counter.
-enum DecodeFailure : int {
-  kDecodeTruncated = -1000,
-  kDecodeMalformed = -1001,
-  kDecodeSequence = -1002,
-  kDecodeNlmsgError = -1003,
-  kDecodeDoneError = -1004,
-};
+// Failures are Errors of kind kTruncated, kInvalid, kUnexpected (another
+// sequence number or port), kKernelError (NLMSG_ERROR) or kKernelDoneError
+// (an error inside NLMSG_DONE), errnum the kernel's error for the last two.
 
 // Decodes one datagram. Returns kDone once NLMSG_DONE was seen. An error
 // inside NLMSG_DONE or an NLMSG_ERROR fails the dump.

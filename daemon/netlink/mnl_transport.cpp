@@ -29,7 +29,7 @@ class MnlTransport : public NetlinkTransport {
       if (sent == static_cast<ssize_t>(message.size())) return OkStatus();
       if (sent < 0 && errno == EINTR) continue;
       if (sent < 0) return ErrnoError(errno, "netlink sendto");
-      return Error{EIO, "netlink sendto: short write"};
+      return MakeError(ErrorKind::kInvalid, "netlink sendto: short write", EIO);
     }
     return ErrnoError(EINTR, "netlink sendto");
   }
@@ -58,12 +58,12 @@ class MnlTransport : public NetlinkTransport {
         continue;
       }
       if ((msg.msg_flags & MSG_TRUNC) != 0) {
-        return Error{ENOSPC, "netlink datagram larger than the receive buffer"};
+        return MakeError(ErrorKind::kTruncated, "netlink datagram larger than the receive buffer", ENOSPC);
       }
       return static_cast<size_t>(got);
     }
-    return Error{EINTR, "netlink recvmsg: interrupted or flooded by foreign datagrams " +
-                            std::to_string(kMaxAttempts) + " times"};
+    return MakeError(ErrorKind::kSystem, "netlink recvmsg: interrupted or flooded by foreign datagrams " +
+                            std::to_string(kMaxAttempts) + " times", EINTR);
   }
 
   void SetReceiveTimeout(std::chrono::milliseconds timeout) override {

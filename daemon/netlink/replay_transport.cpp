@@ -29,7 +29,7 @@ class ReplayTransport : public NetlinkTransport {
   uint32_t PortId() const override { return kReplayPortId; }
 
   Status Send(std::span<const uint8_t> message) override {
-    if (message.size() < NLMSG_HDRLEN) return Error{EINVAL, "replay: request too short"};
+    if (message.size() < NLMSG_HDRLEN) return MakeError(ErrorKind::kInvalid, "replay: request too short");
     nlmsghdr hdr;
     std::memcpy(&hdr, message.data(), sizeof(hdr));
     pending_.clear();
@@ -38,7 +38,7 @@ class ReplayTransport : public NetlinkTransport {
       // The legacy request covers both families, like the kernel's
       // AF_UNSPEC walk: both recordings, one DONE.
       if (message.size() < NLMSG_HDRLEN + sizeof(inet_diag_req)) {
-        return Error{EINVAL, "replay: request too short"};
+        return MakeError(ErrorKind::kInvalid, "replay: request too short");
       }
       for (const char* name : {"inet.bin", "inet6.bin"}) {
         if (auto status = Append(dir_ / name); !status.ok()) return status;
@@ -46,7 +46,7 @@ class ReplayTransport : public NetlinkTransport {
       }
     } else {
       if (message.size() < NLMSG_HDRLEN + sizeof(inet_diag_req_v2)) {
-        return Error{EINVAL, "replay: request too short"};
+        return MakeError(ErrorKind::kInvalid, "replay: request too short");
       }
       inet_diag_req_v2 req;
       std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
@@ -78,7 +78,7 @@ class ReplayTransport : public NetlinkTransport {
       offset_ += len;
     }
     if (out == 0 && offset_ < pending_.size()) {
-      return Error{ENOSPC, "replay: message larger than receive buffer"};
+      return MakeError(ErrorKind::kTruncated, "replay: message larger than receive buffer", ENOSPC);
     }
     return out;
   }
@@ -158,7 +158,7 @@ class ReplayTransport : public NetlinkTransport {
 
 Result<std::unique_ptr<NetlinkTransport>> ReplayTransportFactory::Open() {
   if (!std::filesystem::is_directory(dir_)) {
-    return Error{ENOENT, "replay directory " + dir_.string() + " not found"};
+    return MakeError(ErrorKind::kSystem, "replay directory " + dir_.string() + " not found", ENOENT);
   }
   return std::unique_ptr<NetlinkTransport>(std::make_unique<ReplayTransport>(dir_));
 }

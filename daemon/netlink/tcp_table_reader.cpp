@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <iterator>
 #include <span>
 
 #include "common/tcp_state.h"
@@ -32,36 +33,39 @@ class StateFilter : public RecordSink {
 constexpr std::chrono::milliseconds kMaxReceiveWait{10'000};
 
 Error DeadlineError() {
-  return Error{kReadDeadline,
-               "socket table read ran past the namespace's deadline "
-               "(namespaces.read_timeout)"};
+  return MakeError(ErrorKind::kDeadline, "socket table read ran past the namespace's deadline "
+               "(namespaces.read_timeout)");
 }
 
 }  // namespace
 
-static const char* ReasonFor(const Error& error) {
-  switch (error.code) {
-    case kDecodeTruncated:
-    case ENOSPC:
-      return "truncated";
-    case kDecodeMalformed:
-      return "malformed";
-    case kDecodeSequence:
-      return "sequence";
-    case kDecodeNlmsgError:
-      return "nlmsg_error";
-    case kDecodeDoneError:
-      return "done_error";
-    case kDumpInterrupted:
-      return "interrupted";
-    case ECANCELED:
-      return "cancelled";
-    case kReadDeadline:
-      return "deadline";
+namespace {
+
+// The failure of a dump that did not fail on sending, from its error's kind.
+ReadFailure FailureOf(const Error& error) {
+  switch (error.kind) {
+    case ErrorKind::kTruncated:
+      return ReadFailure::kTruncated;
+    case ErrorKind::kInvalid:
+      return ReadFailure::kMalformed;
+    case ErrorKind::kUnexpected:
+      return ReadFailure::kSequence;
+    case ErrorKind::kKernelError:
+      return ReadFailure::kNlmsgError;
+    case ErrorKind::kKernelDoneError:
+      return ReadFailure::kDoneError;
+    case ErrorKind::kInterrupted:
+      return ReadFailure::kInterrupted;
+    case ErrorKind::kCancelled:
+      return ReadFailure::kCancelled;
+    case ErrorKind::kDeadline:
+      return ReadFailure::kDeadline;
     default:
-      return "recv";
+      return error.errnum == ENOSPC ? ReadFailure::kTruncated : ReadFailure::kRecv;
   }
 }
+
+}  // namespace
 
 Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& transport,
                                                             const DumpRequest& request,
@@ -77,7 +81,7 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& tr
   // Bounded: even 10M sockets fit in far fewer datagrams than this.
   for (int datagrams = 0; datagrams < 50'000'000; ++datagrams) {
     if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
-      return Error{ECANCELED, "dump cancelled by shutdown"};
+      return MakeError(ErrorKind::kCancelled, "dump cancelled by shutdown");
     }
     if (options.deadline) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -87,7 +91,7 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& tr
     }
     auto received = transport.Receive(buffer_);
     if (!received.ok()) {
-      const int code = received.error().code;
+      const int code = received.error().errnum;
       if ((code == EAGAIN || code == EWOULDBLOCK) && options.deadline &&
           std::chrono::steady_clock::now() >= *options.deadline) {
         return DeadlineError();
@@ -95,7 +99,7 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& tr
       return received.error();
     }
     if (*received == 0) {
-      return Error{kDecodeTruncated, "netlink socket closed before NLMSG_DONE"};
+      return MakeError(ErrorKind::kTruncated, "netlink socket closed before NLMSG_DONE");
     }
     auto status =
         DecodeDumpChunk(std::span(buffer_.data(), *received), identity, filter, chunk_stats);
@@ -104,7 +108,7 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& tr
       return DumpOutcome{chunk_stats.records, chunk_stats.interrupted};
     }
   }
-  return Error{kDecodeMalformed, "dump did not end"};
+  return MakeError(ErrorKind::kInvalid, "dump did not end");
 }
 
 Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const ReadOptions& options) {
@@ -120,7 +124,7 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const ReadOp
       {AF_INET, not_listen},
       {AF_INET6, not_listen},
   }};
-  stats.failure_reason = nullptr;
+  stats.failure.reset();
   stats.foreign_datagrams = 0;
   stats.fell_back = false;
   // Attempts restart on NLM_F_DUMP_INTR (bounded) and once when the legacy
@@ -128,7 +132,7 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const ReadOp
   for (uint32_t attempt = 0;;) {
     auto transport = factory_.Open();
     if (!transport.ok()) {
-      stats.failure_reason = "socket";
+      stats.failure = ReadFailure::kSocket;
       return transport.error();
     }
     sink.BeginAttempt();
@@ -149,14 +153,14 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const ReadOp
         // A kernel without the legacy interface answers the first request
         // with NLMSG_ERROR before any record: nothing was counted yet.
         if (single_walk_ && may_fall_back_ && &request == &requests.front() &&
-            outcome.error().code == kDecodeNlmsgError && chunk_stats.records == 0) {
+            outcome.error().kind == ErrorKind::kKernelError && chunk_stats.records == 0) {
           single_walk_ = false;
           stats.fell_back = true;
           stats.fallback_error = outcome.error().message;
           refused = true;
           break;
         }
-        stats.failure_reason = failed_on_send_ ? "send" : ReasonFor(outcome.error());
+        stats.failure = failed_on_send_ ? ReadFailure::kSend : FailureOf(outcome.error());
         return outcome.error();
       }
       stats.records += outcome->records;
@@ -165,9 +169,9 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const ReadOp
     if (refused) continue;
     if (!interrupted) return OkStatus();
     if (attempt >= max_retries_) {
-      stats.failure_reason = "interrupted";
-      return Error{kDumpInterrupted, "socket table changed during every dump (NLM_F_DUMP_INTR " +
-                                         std::to_string(attempt + 1) + " times)"};
+      stats.failure = ReadFailure::kInterrupted;
+      return MakeError(ErrorKind::kInterrupted, "socket table changed during every dump (NLM_F_DUMP_INTR " +
+                                         std::to_string(attempt + 1) + " times)");
     }
     ++stats.retries;
     ++attempt;

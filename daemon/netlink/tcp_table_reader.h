@@ -8,17 +8,16 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
 #include "netlink/inet_diag_decoder.h"
 #include "netlink/inet_diag_request.h"
 #include "netlink/netlink_transport.h"
+#include "netlink/read_failure.h"
 
 namespace tcpstate {
-
-// Error::code when NLM_F_DUMP_INTR persisted through every retry.
-inline constexpr int kDumpInterrupted = -1005;
 
 class TableSink : public RecordSink {
  public:
@@ -34,9 +33,6 @@ enum class DumpStrategy {
   kSingleWalk,  // legacy request only; a refusal fails the poll
   kPerFamily,   // SOCK_DIAG_BY_FAMILY per address family
 };
-
-// Error::code when a read ran past ReadOptions::deadline.
-inline constexpr int kReadDeadline = -1006;
 
 struct ReadOptions {
   // Checked between datagrams so shutdown never waits for a long dump.
@@ -55,10 +51,8 @@ struct TableReadStats {
   uint32_t retries = 0;  // attempts restarted because of NLM_F_DUMP_INTR
   // Datagrams dropped because a process, not the kernel, sent them.
   uint64_t foreign_datagrams = 0;
-  // On failure, a stable label value: socket, send, recv, truncated,
-  // malformed, sequence, nlmsg_error, done_error, interrupted, cancelled,
-  // deadline.
-  const char* failure_reason = nullptr;
+  // Why the read failed; empty after a success.
+  std::optional<ReadFailure> failure;
   // Set on the read in which kAuto found the legacy request refused and
   // switched to per-family requests for good; `fallback_error` says why.
   bool fell_back = false;

@@ -64,7 +64,7 @@ Result<KernelSettings> ReadKernelSettings(const std::filesystem::path& proc_root
     }
   }
   if (settings.values.empty()) {
-    return Error{ENOENT, "no sysctl readable below " + (proc_root / "sys").string()};
+    return MakeError(ErrorKind::kSystem, "no sysctl readable below " + (proc_root / "sys").string(), ENOENT);
   }
   return settings;
 }

@@ -71,7 +71,7 @@ void ProcOwnerDirectory::BeginPoll() {
   for (auto it = owners_.begin(); it != owners_.end();) {
     auto& owner = it->second;
     auto identity = owner.sockets > 0 ? ReadProcessIdentity(proc_root_, owner.info.pid)
-                                      : Result<ProcessIdentity>(Error{ESRCH, "unreferenced"});
+                                      : Result<ProcessIdentity>(MakeError(ErrorKind::kSystem, "unreferenced", ESRCH));
     if (!identity.ok() || identity->start_time != owner.start_time) {
       pid_owner_.erase(owner.info.pid);
       it = owners_.erase(it);

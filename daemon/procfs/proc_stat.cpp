@@ -14,7 +14,7 @@ Result<ProcessIdentity> ParseProcStat(std::string_view content) {
   const size_t open = content.find('(');
   const size_t close = content.rfind(')');
   if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
-    return Error{EINVAL, "stat: no (comm)"};
+    return MakeError(ErrorKind::kInvalid, "stat: no (comm)");
   }
   ProcessIdentity identity;
   identity.comm = std::string(content.substr(open + 1, close - open - 1));
@@ -30,12 +30,12 @@ Result<ProcessIdentity> ParseProcStat(std::string_view content) {
     ++field;
     if (field == 22) {
       auto [ptr, ec] = std::from_chars(rest.data() + pos, rest.data() + end, identity.start_time);
-      if (ec != std::errc()) return Error{EINVAL, "stat: bad starttime"};
+      if (ec != std::errc()) return MakeError(ErrorKind::kInvalid, "stat: bad starttime");
       return identity;
     }
     pos = end;
   }
-  return Error{EINVAL, "stat: too few fields"};
+  return MakeError(ErrorKind::kInvalid, "stat: too few fields");
 }
 
 Result<ProcessIdentity> ReadProcessIdentity(const std::filesystem::path& proc_root, int32_t pid) {

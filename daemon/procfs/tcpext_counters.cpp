@@ -52,7 +52,7 @@ Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat)
     const auto names = Split(lines[i].substr(7));
     const auto values = Split(lines[i + 1].substr(7));
     if (names.size() != values.size()) {
-      return Error{EINVAL, "netstat: TcpExt header and value counts differ"};
+      return MakeError(ErrorKind::kInvalid, "netstat: TcpExt header and value counts differ");
     }
     std::vector<TcpExtCounter> counters;
     for (size_t f = 0; f < kTcpExtFieldCount; ++f) {
@@ -63,14 +63,14 @@ Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat)
         auto [ptr, ec] =
             std::from_chars(values[k].data(), values[k].data() + values[k].size(), value);
         if (ec != std::errc() || ptr != values[k].data() + values[k].size()) {
-          return Error{EINVAL, "netstat: bad value for " + std::string(kFieldNames[f])};
+          return MakeError(ErrorKind::kInvalid, "netstat: bad value for " + std::string(kFieldNames[f]));
         }
         counters.push_back({field, value});
       }
     }
     return counters;
   }
-  return Error{EINVAL, "netstat: no TcpExt section"};
+  return MakeError(ErrorKind::kInvalid, "netstat: no TcpExt section");
 }
 
 Result<std::vector<TcpExtCounter>> ReadTcpExtCounters(const std::filesystem::path& net_dir) {

@@ -2,8 +2,10 @@
 // source, and the exporter's own statistics. Immutable once published.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,11 +13,18 @@
 
 #include "aggregate/socket_table.h"
 #include "config/reload_failure.h"
+#include "netlink/read_failure.h"
 #include "procfs/kernel_settings.h"
 #include "procfs/attribution_stats.h"
 #include "procfs/tcpext_counters.h"
 
 namespace tcpstate {
+
+// The data sources of a poll: tcpstate_source_up{source=SourceName(s)}.
+// Numbered in the order their series are published. Ends with kCount.
+enum class Source : uint8_t { kNetstat, kProcess, kSockDiag, kSysctl, kCount };
+inline constexpr size_t kSourceCount = static_cast<size_t>(Source::kCount);
+std::string_view SourceName(Source source);
 
 struct SourceStatus {
   bool up = false;
@@ -64,10 +73,11 @@ struct SelfStats {
   double last_success_timestamp_seconds = 0;
   double poll_duration_seconds = 0;
   uint64_t poll_sockets = 0;
-  std::map<std::string, SourceStatus> sources;  // sock_diag, process, ...
+  // Indexed by Source; empty for a source that is off (process attribution).
+  std::array<std::optional<SourceStatus>, kSourceCount> sources;
   uint64_t netlink_retries = 0;
   uint64_t netlink_foreign_datagrams = 0;  // dropped: not sent by the kernel
-  std::map<std::string, uint64_t> netlink_errors;  // by reason
+  std::array<uint64_t, kReadFailureCount> netlink_errors{};  // indexed by ReadFailure
   bool attribution_enabled = false;
   AttributionStats attribution;
   uint64_t owner_cache_sockets = 0;    // entries of the socket owner cache

@@ -57,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CountingSink sink;
   tcpstate::TableReadStats stats;
   auto status = reader.Read(sink, stats);
-  if (!status.ok() && stats.failure_reason == nullptr) {
+  if (!status.ok() && !stats.failure) {
     std::fprintf(stderr, "fuzz_replay_transport: failure without a reason\n");
     std::abort();
   }

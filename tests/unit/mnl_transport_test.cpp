@@ -46,7 +46,7 @@ TEST(MnlTransport, DropsDatagramsNotSentByTheKernel) {
   // out instead of handing over the forged datagram.
   ASSERT_FALSE(received.ok()) << "a datagram of " << *received
                               << " bytes from a process was accepted";
-  EXPECT_TRUE(received.error().code == EAGAIN || received.error().code == EWOULDBLOCK)
+  EXPECT_TRUE(received.error().errnum == EAGAIN || received.error().errnum == EWOULDBLOCK)
       << received.error().message;
   EXPECT_EQ((*transport)->foreign_datagrams(), 1u);
 }

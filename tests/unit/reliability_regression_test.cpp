@@ -103,11 +103,11 @@ TEST(ReliabilityRegression, NlmsgErrorWithIntMinIsAnOrdinaryFailure) {
   const auto error = testing::ErrorMessage(1, 2, INT_MIN);
   auto status = DecodeDumpChunk(error, DumpIdentity{1, 2}, sink, stats);
   ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error().code, kDecodeNlmsgError);
+  EXPECT_EQ(status.error().kind, ErrorKind::kKernelError);
   const auto done = testing::DoneMessage(1, 2, INT_MIN);
   status = DecodeDumpChunk(done, DumpIdentity{1, 2}, sink, stats);
   ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error().code, kDecodeDoneError);
+  EXPECT_EQ(status.error().kind, ErrorKind::kKernelDoneError);
 }
 
 class ReplayDir {

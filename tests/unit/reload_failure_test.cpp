@@ -102,7 +102,7 @@ TEST_F(ReloadFailureTest, KeyIsSanitizedAndCapped) {
   EXPECT_EQ(f.key.size(), kReloadFailureKeyMax);
   EXPECT_TRUE(f.key.ends_with("...")) << f.key;
   // A message without a key path: no key.
-  f = ClassifyReloadError("web_config", "/etc/web.yml", Error{EINVAL, "cannot load certificate"});
+  f = ClassifyReloadError("web_config", "/etc/web.yml", MakeError(ErrorKind::kInvalid, "cannot load certificate"));
   EXPECT_EQ(f.reason, "invalid");
   EXPECT_EQ(f.key, "");
 }

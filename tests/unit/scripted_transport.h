@@ -59,7 +59,7 @@ class ScriptedTransport : public NetlinkTransport {
     return OkStatus();
   }
   Result<size_t> Receive(std::span<uint8_t> buffer) override {
-    if (steps_.empty()) return Error{EAGAIN, "script exhausted"};
+    if (steps_.empty()) return MakeError(ErrorKind::kSystem, "script exhausted", EAGAIN);
     Step step = std::move(steps_.front());
     steps_.pop_front();
     if (step.recv_errno != 0) return ErrnoError(step.recv_errno, "scripted recv");

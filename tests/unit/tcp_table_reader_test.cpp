@@ -124,7 +124,7 @@ TEST(TcpTableReader, ForcedSingleWalkDoesNotFallBack) {
   RecordingSink sink;
   TableReadStats stats;
   ASSERT_FALSE(reader.Read(sink, stats).ok());
-  EXPECT_STREQ(stats.failure_reason, "nlmsg_error");
+  EXPECT_EQ(ReadFailureName(stats.failure.value()), "nlmsg_error");
   EXPECT_EQ(factory.v2_sends, 0);
 }
 
@@ -142,7 +142,7 @@ TEST(TcpTableReader, ErrorAfterRecordsIsAFailureNotAFallback) {
   RecordingSink sink;
   TableReadStats stats;
   ASSERT_FALSE(reader.Read(sink, stats).ok());
-  EXPECT_STREQ(stats.failure_reason, "nlmsg_error");
+  EXPECT_EQ(ReadFailureName(stats.failure.value()), "nlmsg_error");
   EXPECT_FALSE(stats.fell_back);
   EXPECT_EQ(factory.v2_sends, 0);
   EXPECT_TRUE(reader.single_walk());
@@ -204,8 +204,8 @@ TEST(TcpTableReader, DumpInterruptedEveryTimeFailsAfterBoundedRetries) {
   TableReadStats stats;
   auto status = reader.Read(sink, stats);
   ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error().code, kDumpInterrupted);
-  EXPECT_STREQ(stats.failure_reason, "interrupted");
+  EXPECT_EQ(status.error().kind, ErrorKind::kInterrupted);
+  EXPECT_EQ(ReadFailureName(stats.failure.value()), "interrupted");
   EXPECT_EQ(stats.retries, 2u);
   EXPECT_EQ(factory.opens, 3);
 }
@@ -228,8 +228,8 @@ TEST_P(TcpTableReaderFault, FailsWithReason) {
   TableReadStats stats;
   auto status = reader.Read(sink, stats);
   ASSERT_FALSE(status.ok());
-  ASSERT_NE(stats.failure_reason, nullptr);
-  EXPECT_STREQ(stats.failure_reason, c.reason) << status.error().message;
+  ASSERT_TRUE(stats.failure.has_value());
+  EXPECT_EQ(ReadFailureName(*stats.failure), c.reason) << status.error().message;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -275,7 +275,7 @@ TEST(TcpTableReader, SocketOpenFailure) {
   RecordingSink sink;
   TableReadStats stats;
   EXPECT_FALSE(reader.Read(sink, stats).ok());
-  EXPECT_STREQ(stats.failure_reason, "socket");
+  EXPECT_EQ(ReadFailureName(stats.failure.value()), "socket");
 }
 
 TEST(TcpTableReader, StopFlagCancels) {
@@ -288,7 +288,7 @@ TEST(TcpTableReader, StopFlagCancels) {
   options.stop = &stop;
   auto status = reader.Read(sink, stats, options);
   ASSERT_FALSE(status.ok());
-  EXPECT_STREQ(stats.failure_reason, "cancelled");
+  EXPECT_EQ(ReadFailureName(stats.failure.value()), "cancelled");
 }
 
 TEST(TcpTableReader, PastTheDeadlineFailsWithItsOwnReason) {
@@ -300,8 +300,8 @@ TEST(TcpTableReader, PastTheDeadlineFailsWithItsOwnReason) {
   options.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
   auto status = reader.Read(sink, stats, options);
   ASSERT_FALSE(status.ok());
-  EXPECT_STREQ(stats.failure_reason, "deadline");
-  EXPECT_EQ(status.error().code, kReadDeadline);
+  EXPECT_EQ(ReadFailureName(stats.failure.value()), "deadline");
+  EXPECT_EQ(status.error().kind, ErrorKind::kDeadline);
   EXPECT_TRUE(sink.records.empty());
 }
 
