@@ -238,7 +238,7 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
         spdlog::error("configuration reload rejected, keeping the running one: {}",
                       reloaded.error().message);
         poller.ReloadFailed(
-            ClassifyReloadError("config", flags.config_file.value_or(""), reloaded.error()));
+            ClassifyReloadError("config", reloaded.error()));
         continue;
       }
       auto web_reloaded = BuildWebConfig(flags);
@@ -250,8 +250,7 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
       if (!web_reloaded.ok()) {
         spdlog::error("web configuration reload rejected, keeping the running one: {}",
                       web_reloaded.error().message);
-        poller.ReloadFailed(ClassifyReloadError("web_config", flags.web_config_file.value_or(""),
-                                                web_reloaded.error()));
+        poller.ReloadFailed(ClassifyReloadError("web_config", web_reloaded.error()));
         continue;
       }
       if (reloaded->web.listen_address != listen_address) {

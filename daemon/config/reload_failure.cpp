@@ -1,6 +1,5 @@
 #include "config/reload_failure.h"
 
-#include "config/yaml_checks.h"
 
 namespace tcpstate {
 namespace {
@@ -22,31 +21,18 @@ std::string SanitizeKey(std::string_view key) {
 
 }  // namespace
 
-ReloadFailure ClassifyReloadError(std::string_view file, std::string_view file_path,
-                                  const Error& error) {
+ReloadFailure ClassifyReloadError(std::string_view file, const Error& error) {
   ReloadFailure failure{std::string(file), "invalid", ""};
-  std::string_view message = error.message;
-  // The loaders' own open failure; a file named inside the configuration
-  // (a certificate, say) that cannot be read is an invalid value.
-  if (message.starts_with(kCannotReadPrefix)) {
-    failure.reason = "unreadable";
-    return failure;
-  }
-  if (!file_path.empty() && message.starts_with(file_path) &&
-      message.substr(file_path.size()).starts_with(": ")) {
-    message.remove_prefix(file_path.size() + 2);
-  }
-  if (message.starts_with(kYamlSyntaxErrorPrefix)) {
-    failure.reason = "yaml_syntax";
-    return failure;
-  }
-  // "<key path>: <message>"; a key path has no spaces except kTopLevelKey.
-  const size_t colon = message.find(": ");
-  if (colon != std::string_view::npos && colon > 0) {
-    const std::string_view key = message.substr(0, colon);
-    if (key == kTopLevelKey || key.find(' ') == std::string_view::npos) {
-      failure.key = SanitizeKey(key);
-    }
+  switch (error.kind) {
+    case ErrorKind::kConfigUnreadable:  // the file itself; one it names is an invalid value
+      failure.reason = "unreadable";
+      break;
+    case ErrorKind::kConfigSyntax:
+      failure.reason = "yaml_syntax";
+      break;
+    default:
+      failure.key = SanitizeKey(error.key);
+      break;
   }
   return failure;
 }

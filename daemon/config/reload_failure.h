@@ -1,9 +1,6 @@
 // Why a SIGHUP reload was rejected, in a few bounded label values for
-// tcpstate_config_last_reload_failure_info. The loaders report
-// "cannot read <kind> file <path>" when the file cannot be opened, and
-// "<path>: YAML syntax error at line ..." or "<path>: <key path>: <message>"
-// once it was read (config/yaml_checks.h writes these forms); this reads
-// them back.
+// tcpstate_config_last_reload_failure_info, from the loader's typed error:
+// its kind (unreadable file, YAML syntax, invalid value) and key path.
 #pragma once
 
 #include <string>
@@ -23,9 +20,7 @@ struct ReloadFailure {
 // Longest key label value; a longer key path is cut and ends in "...".
 inline constexpr size_t kReloadFailureKeyMax = 64;
 
-// `file` is "config" or "web_config", `file_path` the path the loader was
-// given (the prefix of its messages).
-ReloadFailure ClassifyReloadError(std::string_view file, std::string_view file_path,
-                                  const Error& error);
+// `file` is "config" or "web_config".
+ReloadFailure ClassifyReloadError(std::string_view file, const Error& error);
 
 }  // namespace tcpstate

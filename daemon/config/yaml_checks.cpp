@@ -15,7 +15,8 @@ std::string JoinKey(const std::string& path, const std::string& key) {
 }  // namespace
 
 void Fail(const std::string& path, const std::string& what) {
-  throw YamlKeyError{(path.empty() ? std::string(kTopLevelKey) : path) + ": " + what};
+  const std::string key = path.empty() ? std::string(kTopLevelKey) : path;
+  throw YamlKeyError{key, key + ": " + what};
 }
 
 void ExpectMap(const YAML::Node& node, const std::string& path,
@@ -49,7 +50,7 @@ bool AsBool(const YAML::Node& node, const std::string& path) {
 }
 
 Error YamlSyntaxError(const YAML::Exception& e) {
-  return MakeError(ErrorKind::kInvalid, std::string(kYamlSyntaxErrorPrefix) + " at line " +
+  return MakeError(ErrorKind::kConfigSyntax, std::string(kYamlSyntaxErrorPrefix) + " at line " +
                            std::to_string(e.mark.line + 1) + ", column " +
                            std::to_string(e.mark.column + 1) + ": " + e.msg);
 }
@@ -57,13 +58,18 @@ Error YamlSyntaxError(const YAML::Exception& e) {
 Result<std::string> ReadYamlFile(const std::string& path, std::string_view what) {
   std::ifstream in(path);
   if (!in) {
-    return ErrnoError(errno, std::string(kCannotReadPrefix) + std::string(what) + " file " + path);
+    Error error =
+        ErrnoError(errno, std::string(kCannotReadPrefix) + std::string(what) + " file " + path);
+    error.kind = ErrorKind::kConfigUnreadable;
+    return error;
   }
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 Error InYamlFile(const std::string& path, const Error& error) {
-  return MakeError(ErrorKind::kInvalid, path + ": " + error.message);
+  Error in_file = error;
+  in_file.message = path + ": " + error.message;
+  return in_file;
 }
 
 }  // namespace tcpstate

@@ -1,6 +1,6 @@
 // Strict YAML reading shared by the configuration and web-config loaders:
-// every failure names the key path ("processes.groups[1].match: ..."). The
-// messages' forms are read back by config/reload_failure.cpp.
+// every failure names the key path ("processes.groups[1].match: ...") in its
+// message and in Error::key; the kind says unreadable, syntax or invalid.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -16,14 +16,17 @@ namespace tcpstate {
 
 // How the loaders' messages start: "cannot read <what> file <path>: ..."
 // (the file cannot be opened), "YAML syntax error at line ...", and the key
-// path of a value at the top of the document.
+// path of a value at the top of the document. For people: code reads the
+// kind and the key.
 inline constexpr std::string_view kCannotReadPrefix = "cannot read ";
 inline constexpr std::string_view kYamlSyntaxErrorPrefix = "YAML syntax error";
 inline constexpr std::string_view kTopLevelKey = "(top level)";
 
-// Thrown while a loader walks a document; ParseYaml turns it into an Error.
+// Thrown while a loader walks a document; ParseYaml turns it into an Error
+// of kind kConfigInvalid.
 struct YamlKeyError {
-  std::string message;
+  std::string key;      // the key path, empty when the value has none
+  std::string message;  // "<key path>: <what>"
 };
 
 // Throws YamlKeyError "<path>: <what>".
@@ -46,7 +49,9 @@ auto ParseYaml(std::string_view yaml, Load load) -> Result<decltype(load(YAML::N
   try {
     return load(YAML::Load(std::string(yaml)));
   } catch (const YamlKeyError& e) {
-    return MakeError(ErrorKind::kInvalid, e.message);
+    Error error = MakeError(ErrorKind::kConfigInvalid, e.message, EINVAL);
+    error.key = e.key;
+    return error;
   } catch (const YAML::Exception& e) {
     return YamlSyntaxError(e);
   }
@@ -55,7 +60,7 @@ auto ParseYaml(std::string_view yaml, Load load) -> Result<decltype(load(YAML::N
 // The contents of the `what` ("config", "web config") file at `path`.
 Result<std::string> ReadYamlFile(const std::string& path, std::string_view what);
 
-// An error in the file at `path`: "<path>: <message>".
+// An error in the file at `path`: "<path>: <message>", kind and key kept.
 Error InYamlFile(const std::string& path, const Error& error);
 
 }  // namespace tcpstate

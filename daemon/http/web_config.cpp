@@ -173,7 +173,7 @@ void LoadTls(const YAML::Node& node, const std::string& base_dir, WebConfig& web
     }
   }
   // Files, PEM, key match, and every setting through OpenSSL.
-  if (auto ok = ValidateTlsServerConfig(tls); !ok.ok()) throw YamlKeyError{ok.error().message};
+  if (auto ok = ValidateTlsServerConfig(tls); !ok.ok()) throw YamlKeyError{"", ok.error().message};
 }
 
 // exporter-toolkit's list: these names only, two of them with fixed values.

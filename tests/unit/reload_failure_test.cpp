@@ -34,14 +34,14 @@ class ReloadFailureTest : public ::testing::Test {
     const std::string path = Write("config.yml", text);
     auto loaded = LoadConfigFile(path);
     EXPECT_FALSE(loaded.ok()) << text;
-    return loaded.ok() ? ReloadFailure{} : ClassifyReloadError("config", path, loaded.error());
+    return loaded.ok() ? ReloadFailure{} : ClassifyReloadError("config", loaded.error());
   }
 
   ReloadFailure Web(const std::string& text) {
     const std::string path = Write("web.yml", text);
     auto loaded = LoadWebConfigFile(path);
     EXPECT_FALSE(loaded.ok()) << text;
-    return loaded.ok() ? ReloadFailure{} : ClassifyReloadError("web_config", path, loaded.error());
+    return loaded.ok() ? ReloadFailure{} : ClassifyReloadError("web_config", loaded.error());
   }
 
   std::filesystem::path dir_;
@@ -73,12 +73,12 @@ TEST_F(ReloadFailureTest, UnreadableFile) {
   const std::string path = (dir_ / "missing.yml").string();
   auto loaded = LoadConfigFile(path);
   ASSERT_FALSE(loaded.ok());
-  const ReloadFailure f = ClassifyReloadError("config", path, loaded.error());
+  const ReloadFailure f = ClassifyReloadError("config", loaded.error());
   EXPECT_EQ(f.reason, "unreadable");
   EXPECT_EQ(f.key, "");
   auto web = LoadWebConfigFile(path);
   ASSERT_FALSE(web.ok());
-  EXPECT_EQ(ClassifyReloadError("web_config", path, web.error()).reason, "unreadable");
+  EXPECT_EQ(ClassifyReloadError("web_config", web.error()).reason, "unreadable");
 }
 
 TEST_F(ReloadFailureTest, WebConfig) {
@@ -102,8 +102,21 @@ TEST_F(ReloadFailureTest, KeyIsSanitizedAndCapped) {
   EXPECT_EQ(f.key.size(), kReloadFailureKeyMax);
   EXPECT_TRUE(f.key.ends_with("...")) << f.key;
   // A message without a key path: no key.
-  f = ClassifyReloadError("web_config", "/etc/web.yml", MakeError(ErrorKind::kInvalid, "cannot load certificate"));
+  f = ClassifyReloadError("web_config", MakeError(ErrorKind::kInvalid, "cannot load certificate"));
   EXPECT_EQ(f.reason, "invalid");
+  EXPECT_EQ(f.key, "");
+}
+
+// The reason and key come from the error's kind and key, never from its text:
+// a value that happens to read like another kind of failure stays what it is.
+TEST_F(ReloadFailureTest, KindAndKeyDecideNotTheMessage) {
+  Error error = MakeError(ErrorKind::kConfigInvalid, "cannot read this: YAML syntax error");
+  error.key = "web.listen_address";
+  ReloadFailure f = ClassifyReloadError("config", error);
+  EXPECT_EQ(f.reason, "invalid");
+  EXPECT_EQ(f.key, "web.listen_address");
+  f = ClassifyReloadError("config", MakeError(ErrorKind::kConfigSyntax, "poll.interval: x"));
+  EXPECT_EQ(f.reason, "yaml_syntax");
   EXPECT_EQ(f.key, "");
 }
 
