@@ -7,7 +7,7 @@ set -euo pipefail
 run_packages=(
   # build: compiler, build system, libraries the exporter links
   cmake make g++ pkg-config
-  prometheus-cpp-dev libmnl-dev libyaml-cpp-dev libspdlog-dev libssl-dev libcrypt-dev zlib1g-dev
+  prometheus-cpp-dev libmnl-dev libyaml-cpp-dev libspdlog-dev libssl-dev libcrypt-dev zlib1g-dev libre2-dev
   libboost-dev  # Beast/Asio, header-only (the HTTP server)
 )
 test_packages=(

@@ -5,9 +5,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
+
+#include <re2/re2.h>
 
 namespace tcpstate {
 
@@ -23,7 +24,9 @@ struct PortRange {
 struct ProcessGroup {
   std::string name;
   std::string pattern;
-  std::shared_ptr<const std::regex> regex;  // compiled `pattern`
+  // Compiled `pattern` (RE2 syntax, as in Prometheus; matched anywhere in
+  // the name, RE2::PartialMatch): linear time in the name's length.
+  std::shared_ptr<const re2::RE2> regex;
 };
 
 struct Config {

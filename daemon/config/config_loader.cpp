@@ -14,6 +14,10 @@
 namespace tcpstate {
 namespace {
 
+// What one process-group pattern may cost RE2 to compile (its default is
+// 8 MiB): a name-matching pattern needs a few KiB.
+constexpr int64_t kMaxRegexMemory = int64_t{1} << 20;
+
 uint64_t AsUnsigned(const YAML::Node& node, const std::string& path, uint64_t min, uint64_t max) {
   if (!node.IsScalar()) Fail(path, "must be a whole number");
   const std::string& s = node.Scalar();
@@ -114,8 +118,6 @@ void LoadPorts(const YAML::Node& node, const std::string& path, Config::Ports& p
   }
 }
 
-std::optional<std::string> BacktrackingHazard(const std::string& pattern);
-
 void LoadProcesses(const YAML::Node& node, const std::string& path, Config::Processes& processes) {
   ExpectMap(node, path, {"enabled", "states", "pid_label", "max_distinct", "groups"});
   if (node["enabled"]) processes.enabled = AsBool(node["enabled"], path + ".enabled");
@@ -155,71 +157,19 @@ void LoadProcesses(const YAML::Node& node, const std::string& path, Config::Proc
             Fail(p + ".name", "must be 1 to 64 characters");
           }
           group.pattern = AsString(item["match"], p + ".match");
-          // libstdc++ compiles regexes recursively: a huge pattern would overflow
-          // the stack instead of being rejected.
-          if (group.pattern.size() > 1024) Fail(p + ".match", "at most 1024 characters");
-          // libstdc++ reads repetition counts and back-references into a long
-          // without overflow checks: keep numbers in a pattern short.
-          size_t digits = 0;
-          for (char c : group.pattern) {
-            digits = std::isdigit(static_cast<unsigned char>(c)) ? digits + 1 : 0;
-            if (digits > 4) Fail(p + ".match", "numbers of at most 4 digits");
+          // RE2 matches in linear time and bounds what a pattern may cost to
+          // compile: no length or nesting guards are needed.
+          re2::RE2::Options options;
+          options.set_log_errors(false);
+          options.set_max_mem(kMaxRegexMemory);
+          auto regex = std::make_shared<const re2::RE2>(group.pattern, options);
+          if (!regex->ok()) {
+            Fail(p + ".match", "invalid regular expression: " + regex->error());
           }
-          // libstdc++ matches by backtracking: a quantifier on a group that
-          // itself holds one ((a*)*, (x+y?)+...) is exponential in the name's
-          // length, and deep nesting multiplies it (a fuzzer-found pattern ran
-          // for minutes per process name). Neither is needed to match names.
-          if (auto problem = BacktrackingHazard(group.pattern)) Fail(p + ".match", *problem);
-          try {
-            group.regex = std::make_shared<const std::regex>(group.pattern, std::regex::ECMAScript);
-          } catch (const std::regex_error& e) {
-            Fail(p + ".match", std::string("invalid regular expression: ") + e.what());
-          }
+          group.regex = std::move(regex);
           processes.groups.push_back(std::move(group));
         });
   }
-}
-
-// Why `pattern` could make std::regex backtrack exponentially, if it could:
-// groups nested deeper than 8, or a quantifier applied to a group that holds
-// a quantifier. Escapes and character classes are skipped.
-std::optional<std::string> BacktrackingHazard(const std::string& pattern) {
-  constexpr size_t kMaxDepth = 8;
-  std::vector<bool> quantified;    // per open group: holds a quantifier
-  bool closed_quantified = false;  // the group just closed held one
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    const char c = pattern[i];
-    const bool quantifier = c == '*' || c == '+' || c == '?' || c == '{';
-    if (quantifier && closed_quantified && !(c == '?' && i > 0 && pattern[i - 1] == '(')) {
-      return "a quantifier on a group that holds one (nested repetition such as (a+)*) "
-             "backtracks exponentially: not allowed";
-    }
-    closed_quantified = false;
-    if (c == '\\') {
-      ++i;
-    } else if (c == '[') {
-      // Skip the class: ']' right after '[' or '[^' is literal.
-      size_t j = i + 1;
-      if (j < pattern.size() && pattern[j] == '^') ++j;
-      if (j < pattern.size() && pattern[j] == ']') ++j;
-      while (j < pattern.size() && pattern[j] != ']') j += pattern[j] == '\\' ? 2 : 1;
-      i = j;
-    } else if (c == '(') {
-      quantified.push_back(false);
-      if (quantified.size() > kMaxDepth) {
-        return "groups nested more than " + std::to_string(kMaxDepth) + " deep: not allowed";
-      }
-    } else if (c == ')') {
-      if (!quantified.empty()) {
-        closed_quantified = quantified.back();
-        quantified.pop_back();
-        if (closed_quantified && !quantified.empty()) quantified.back() = true;
-      }
-    } else if (quantifier && !quantified.empty() && !(c == '?' && i > 0 && pattern[i - 1] == '(')) {
-      quantified.back() = true;
-    }
-  }
-  return std::nullopt;
 }
 
 void LoadCloseWait(const YAML::Node& node, const std::string& path, Config::CloseWait& close_wait) {

@@ -59,7 +59,7 @@ ProcOwnerDirectory::ProcOwnerDirectory(std::filesystem::path proc_root,
 std::string ProcOwnerDirectory::LabelFor(const std::string& comm) const {
   std::string clean = SanitizeLabelValue(comm);
   for (const auto& group : groups_) {
-    if (std::regex_search(clean, *group.regex)) return group.name;
+    if (re2::RE2::PartialMatch(clean, *group.regex)) return group.name;
   }
   return clean;
 }

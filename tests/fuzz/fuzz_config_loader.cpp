@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <regex>
+#include <re2/re2.h>
 #include <string>
 #include <string_view>
 
@@ -40,7 +40,7 @@ void CheckConfig(const tcpstate::Config& config) {
     if (!group.regex) Die("group without a compiled regex");
     if (group.name.empty() || group.name.size() > 64) Die("accepted a bad group name");
     for (const char* name : kNames) {
-      (void)std::regex_search(std::string(name), *group.regex);
+      (void)re2::RE2::PartialMatch(name, *group.regex);
     }
   }
 }

@@ -106,7 +106,7 @@ TEST_F(ProcOwnerDirectoryTest, GroupsMapNamesByRegex) {
   proc.AddSocketFd(101, 3, 2);
   proc.AddProcess(102, "curl", 1);
   proc.AddSocketFd(102, 3, 3);
-  ProcessGroup php{"php", "^php-fpm", std::make_shared<const std::regex>("^php-fpm")};
+  ProcessGroup php{"php", "^php-fpm", std::make_shared<const re2::RE2>("^php-fpm")};
   ProcOwnerDirectory dir(proc.root(), {php});
   auto names = Poll(dir, {1, 2, 3});
   EXPECT_EQ(names[0], "java");
