@@ -2,13 +2,13 @@
 // YAML; defaults here match config/tcpstate_exporter.yml.
 #pragma once
 
+#include <re2/re2.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <re2/re2.h>
 
 namespace tcpstate {
 
@@ -71,8 +71,7 @@ struct Config {
 
   struct CloseWait {
     std::vector<std::chrono::seconds> age_thresholds{
-        std::chrono::seconds(300), std::chrono::seconds(1800),
-        std::chrono::seconds(3600)};
+        std::chrono::seconds(300), std::chrono::seconds(1800), std::chrono::seconds(3600)};
     uint32_t max_tracked = 1'000'000;
   } close_wait;
 

@@ -8,8 +8,8 @@
 #include <optional>
 #include <set>
 
-#include "config/yaml_checks.h"
 #include "common/tcp_state.h"
+#include "config/yaml_checks.h"
 
 namespace tcpstate {
 namespace {
@@ -146,29 +146,29 @@ void LoadProcesses(const YAML::Node& node, const std::string& path, Config::Proc
   }
   if (node["groups"]) {
     std::set<std::string> names;
-    ForEachItem(
-        node["groups"], path + ".groups", [&](const YAML::Node& item, const std::string& p) {
-          ExpectMap(item, p, {"name", "match"});
-          if (!item["name"]) Fail(p + ".name", "is required");
-          if (!item["match"]) Fail(p + ".match", "is required");
-          ProcessGroup group;
-          group.name = AsString(item["name"], p + ".name");
-          if (group.name.empty() || group.name.size() > 64) {
-            Fail(p + ".name", "must be 1 to 64 characters");
-          }
-          group.pattern = AsString(item["match"], p + ".match");
-          // RE2 matches in linear time and bounds what a pattern may cost to
-          // compile: no length or nesting guards are needed.
-          re2::RE2::Options options;
-          options.set_log_errors(false);
-          options.set_max_mem(kMaxRegexMemory);
-          auto regex = std::make_shared<const re2::RE2>(group.pattern, options);
-          if (!regex->ok()) {
-            Fail(p + ".match", "invalid regular expression: " + regex->error());
-          }
-          group.regex = std::move(regex);
-          processes.groups.push_back(std::move(group));
-        });
+    ForEachItem(node["groups"], path + ".groups",
+                [&](const YAML::Node& item, const std::string& p) {
+                  ExpectMap(item, p, {"name", "match"});
+                  if (!item["name"]) Fail(p + ".name", "is required");
+                  if (!item["match"]) Fail(p + ".match", "is required");
+                  ProcessGroup group;
+                  group.name = AsString(item["name"], p + ".name");
+                  if (group.name.empty() || group.name.size() > 64) {
+                    Fail(p + ".name", "must be 1 to 64 characters");
+                  }
+                  group.pattern = AsString(item["match"], p + ".match");
+                  // RE2 matches in linear time and bounds what a pattern may cost to
+                  // compile: no length or nesting guards are needed.
+                  re2::RE2::Options options;
+                  options.set_log_errors(false);
+                  options.set_max_mem(kMaxRegexMemory);
+                  auto regex = std::make_shared<const re2::RE2>(group.pattern, options);
+                  if (!regex->ok()) {
+                    Fail(p + ".match", "invalid regular expression: " + regex->error());
+                  }
+                  group.regex = std::move(regex);
+                  processes.groups.push_back(std::move(group));
+                });
   }
 }
 
@@ -328,18 +328,20 @@ Status ValidateListenAddress(std::string_view address) {
   const size_t colon = address.rfind(':');
   if (colon == std::string_view::npos) {
     return MakeError(ErrorKind::kInvalid, "listen address '" + std::string(address) +
-                             "' needs a port, e.g. :9930 or 127.0.0.1:9930");
+                                              "' needs a port, e.g. :9930 or 127.0.0.1:9930");
   }
   const std::string_view host = address.substr(0, colon);
   if (host.find(':') != std::string_view::npos && (host.front() != '[' || host.back() != ']')) {
-    return MakeError(ErrorKind::kInvalid, "listen address '" + std::string(address) +
-                             "': an IPv6 address must be bracketed, e.g. [::1]:9930");
+    return MakeError(ErrorKind::kInvalid,
+                     "listen address '" + std::string(address) +
+                         "': an IPv6 address must be bracketed, e.g. [::1]:9930");
   }
   const std::string_view port = address.substr(colon + 1);
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
-    return MakeError(ErrorKind::kInvalid, "listen address '" + std::string(address) + "' has no valid port (1-65535)");
+    return MakeError(ErrorKind::kInvalid,
+                     "listen address '" + std::string(address) + "' has no valid port (1-65535)");
   }
   return OkStatus();
 }

@@ -1,6 +1,5 @@
 #include "config/reload_failure.h"
 
-
 namespace tcpstate {
 namespace {
 

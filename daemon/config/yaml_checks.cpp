@@ -51,8 +51,8 @@ bool AsBool(const YAML::Node& node, const std::string& path) {
 
 Error YamlSyntaxError(const YAML::Exception& e) {
   return MakeError(ErrorKind::kConfigSyntax, std::string(kYamlSyntaxErrorPrefix) + " at line " +
-                           std::to_string(e.mark.line + 1) + ", column " +
-                           std::to_string(e.mark.column + 1) + ": " + e.msg);
+                                                 std::to_string(e.mark.line + 1) + ", column " +
+                                                 std::to_string(e.mark.column + 1) + ": " + e.msg);
 }
 
 Result<std::string> ReadYamlFile(const std::string& path, std::string_view what) {

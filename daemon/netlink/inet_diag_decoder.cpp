@@ -95,18 +95,19 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const Dum
     }
     const auto hdr = Load<nlmsghdr>(p);
     if (hdr.nlmsg_len < sizeof(nlmsghdr)) {
-      return Failure(ErrorKind::kInvalid, "netlink message length " + std::to_string(hdr.nlmsg_len) +
-                                           " below header size");
+      return Failure(ErrorKind::kInvalid, "netlink message length " +
+                                              std::to_string(hdr.nlmsg_len) + " below header size");
     }
     if (hdr.nlmsg_len > remaining) {
       return Failure(ErrorKind::kTruncated, "netlink message of " + std::to_string(hdr.nlmsg_len) +
-                                           " bytes in " + std::to_string(remaining) + " remaining");
+                                                " bytes in " + std::to_string(remaining) +
+                                                " remaining");
     }
     if (hdr.nlmsg_seq != identity.seq || hdr.nlmsg_pid != identity.portid) {
-      return Failure(ErrorKind::kUnexpected, "reply seq " + std::to_string(hdr.nlmsg_seq) + " portid " +
-                                          std::to_string(hdr.nlmsg_pid) + ", expected seq " +
-                                          std::to_string(identity.seq) + " portid " +
-                                          std::to_string(identity.portid));
+      return Failure(ErrorKind::kUnexpected, "reply seq " + std::to_string(hdr.nlmsg_seq) +
+                                                 " portid " + std::to_string(hdr.nlmsg_pid) +
+                                                 ", expected seq " + std::to_string(identity.seq) +
+                                                 " portid " + std::to_string(identity.portid));
     }
     if (hdr.nlmsg_flags & NLM_F_DUMP_INTR) stats.interrupted = true;
 

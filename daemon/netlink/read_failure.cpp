@@ -6,7 +6,7 @@ namespace tcpstate {
 
 std::string_view ReadFailureName(ReadFailure failure) {
   static constexpr std::string_view kNames[] = {
-      "socket",    "send",        "recv",       "truncated",   "malformed", "sequence",
+      "socket",      "send",       "recv",        "truncated", "malformed", "sequence",
       "nlmsg_error", "done_error", "interrupted", "cancelled", "deadline",
   };
   static_assert(std::size(kNames) == kReadFailureCount);

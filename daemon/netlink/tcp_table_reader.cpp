@@ -33,8 +33,9 @@ class StateFilter : public RecordSink {
 constexpr std::chrono::milliseconds kMaxReceiveWait{10'000};
 
 Error DeadlineError() {
-  return MakeError(ErrorKind::kDeadline, "socket table read ran past the namespace's deadline "
-               "(namespaces.read_timeout)");
+  return MakeError(ErrorKind::kDeadline,
+                   "socket table read ran past the namespace's deadline "
+                   "(namespaces.read_timeout)");
 }
 
 }  // namespace
@@ -170,8 +171,9 @@ Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const ReadOp
     if (!interrupted) return OkStatus();
     if (attempt >= max_retries_) {
       stats.failure = ReadFailure::kInterrupted;
-      return MakeError(ErrorKind::kInterrupted, "socket table changed during every dump (NLM_F_DUMP_INTR " +
-                                         std::to_string(attempt + 1) + " times)");
+      return MakeError(ErrorKind::kInterrupted,
+                       "socket table changed during every dump (NLM_F_DUMP_INTR " +
+                           std::to_string(attempt + 1) + " times)");
     }
     ++stats.retries;
     ++attempt;

@@ -12,6 +12,7 @@
 #include <iterator>
 
 #include "common/proc_link.h"
+#include "common/unique_dir.h"
 
 namespace tcpstate {
 namespace {
@@ -35,9 +36,9 @@ std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root, uin
   uint64_t host_inode = 0;
   if (!ReadNetnsInode(proc_root / "1" / "ns" / "net", &host_inode)) host_inode = fallback_host;
   std::map<uint64_t, NetnsInfo> by_inode;
-  DIR* proc = ::opendir(proc_root.c_str());
-  if (proc == nullptr) return {};
-  while (dirent* entry = ::readdir(proc)) {
+  const UniqueDir proc = OpenDir(proc_root.c_str());
+  if (!proc) return {};
+  while (dirent* entry = ::readdir(proc.get())) {
     int32_t pid = 0;
     const char* name = entry->d_name;
     auto [ptr, ec] = std::from_chars(name, name + std::strlen(name), pid);
@@ -53,7 +54,6 @@ std::vector<NetnsInfo> DiscoverNetns(const std::filesystem::path& proc_root, uin
     info.host = inode == host_inode;
     if (info.pids.size() < kPidsPerNamespace) info.pids.push_back(pid);
   }
-  ::closedir(proc);
   std::vector<NetnsInfo> out;
   for (auto& [inode, info] : by_inode) out.push_back(std::move(info));
   std::stable_partition(out.begin(), out.end(), [](const NetnsInfo& n) { return n.host; });

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/unique_dir.h"
 #include "common/utf8.h"
 
 namespace tcpstate {
@@ -160,19 +161,18 @@ bool PodIdentifier::NamesFromKubelet(NetnsInfo& info) {
     // once per poll.
     listed_this_poll_ = true;
     kubelet_pods_.clear();
-    DIR* dir = ::opendir(options_.kubelet_pod_logs_dir.c_str());
-    if (dir == nullptr) {
+    const UniqueDir dir = OpenDir(options_.kubelet_pod_logs_dir.c_str());
+    if (!dir) {
       Fail("kubelet_dir");
     } else {
       size_t entries = 0;
-      while (dirent* entry = ::readdir(dir)) {
+      while (dirent* entry = ::readdir(dir.get())) {
         if (++entries > kMaxKubeletEntries) break;
         std::string ns, name, uid;
         if (ParseKubeletPodLogDir(entry->d_name, &ns, &name, &uid)) {
           kubelet_pods_[uid] = {std::move(ns), std::move(name)};
         }
       }
-      ::closedir(dir);
     }
     it = kubelet_pods_.find(info.pod.pod_uid);
   }

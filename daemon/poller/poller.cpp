@@ -132,8 +132,8 @@ void Poller::ApplyPendingConfig() {
   sock_diag_.set_max_retries(config_.poll.netlink_dump_retries);
   targets_.Reconfigure(mode_changed);
   if (owners_changed) {
-    processes_ = config_.processes.enabled ? std::make_unique<ProcessSource>(config_, &stopping_)
-                                           : nullptr;
+    processes_ =
+        config_.processes.enabled ? std::make_unique<ProcessSource>(config_, &stopping_) : nullptr;
   }
   self_.attribution_enabled = config_.processes.enabled;
   interval_seconds_ = Seconds(config_.poll.interval);
@@ -148,23 +148,23 @@ void Poller::VisitTarget(Visit& visit, bool entered) {
               (std::filesystem::path(config_.proc_root) / "sys" / "net").string());
   (void)recorder_.Run(Source::kSysctl, [&] { return sysctls_.Read(target); });
   const std::filesystem::path proc_root(config_.proc_root);
-  SetActivity("reading " +
-              ((entered ? proc_root / "thread-self" / "net" : proc_root / "net") / "netstat").string());
+  SetActivity(
+      "reading " +
+      ((entered ? proc_root / "thread-self" / "net" : proc_root / "net") / "netstat").string());
   (void)recorder_.Run(Source::kNetstat, [&] { return netstat_.Read(target, entered); });
 
   const EphemeralRange range =
       target.data.kernel ? EphemeralRangeOf(*target.data.kernel) : EphemeralRange{};
-  visit.aggregator = std::make_unique<PollAggregator>(
-      config_, PortRange{range.low, range.high}, processes_ ? &processes_->owners() : nullptr,
-      *target.tracker, MonotonicMs());
+  visit.aggregator = std::make_unique<PollAggregator>(config_, PortRange{range.low, range.high},
+                                                      processes_ ? &processes_->owners() : nullptr,
+                                                      *target.tracker, MonotonicMs());
   SetActivity("reading the socket table (netlink sock_diag)");
   ReadOptions options;
   options.stop = &stopping_;
   options.deadline = deadline;
   options.bound_inactive = !target.pod() || config_.namespaces.pods_bound_inactive;
-  visit.status = recorder_.Run(Source::kSockDiag, [&] {
-    return sock_diag_.Read(*visit.aggregator, visit.stats, options);
-  });
+  visit.status = recorder_.Run(
+      Source::kSockDiag, [&] { return sock_diag_.Read(*visit.aggregator, visit.stats, options); });
 }
 
 bool Poller::ReadSockets(std::vector<Visit>& visits) {

@@ -64,7 +64,8 @@ Result<KernelSettings> ReadKernelSettings(const std::filesystem::path& proc_root
     }
   }
   if (settings.values.empty()) {
-    return MakeError(ErrorKind::kSystem, "no sysctl readable below " + (proc_root / "sys").string(), ENOENT);
+    return MakeError(ErrorKind::kSystem, "no sysctl readable below " + (proc_root / "sys").string(),
+                     ENOENT);
   }
   return settings;
 }

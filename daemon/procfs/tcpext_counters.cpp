@@ -11,8 +11,8 @@ namespace tcpstate {
 namespace {
 
 constexpr std::string_view kFieldNames[] = {
-    "TW",          "TWRecycled",      "TWKilled",        "TCPTimeWaitOverflow",
-    "ListenOverflows", "ListenDrops", "TCPAbortOnClose", "TCPAbortOnTimeout",
+    "TW",          "TWRecycled",      "TWKilled",          "TCPTimeWaitOverflow", "ListenOverflows",
+    "ListenDrops", "TCPAbortOnClose", "TCPAbortOnTimeout",
 };
 static_assert(std::size(kFieldNames) == kTcpExtFieldCount);
 
@@ -63,7 +63,8 @@ Result<std::vector<TcpExtCounter>> ParseTcpExtCounters(std::string_view netstat)
         auto [ptr, ec] =
             std::from_chars(values[k].data(), values[k].data() + values[k].size(), value);
         if (ec != std::errc() || ptr != values[k].data() + values[k].size()) {
-          return MakeError(ErrorKind::kInvalid, "netstat: bad value for " + std::string(kFieldNames[f]));
+          return MakeError(ErrorKind::kInvalid,
+                           "netstat: bad value for " + std::string(kFieldNames[f]));
         }
         counters.push_back({field, value});
       }

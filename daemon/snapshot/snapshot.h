@@ -5,8 +5,8 @@
 #include <array>
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,8 +14,8 @@
 #include "aggregate/socket_table.h"
 #include "config/reload_failure.h"
 #include "netlink/read_failure.h"
-#include "procfs/kernel_settings.h"
 #include "procfs/attribution_stats.h"
+#include "procfs/kernel_settings.h"
 #include "procfs/tcpext_counters.h"
 
 namespace tcpstate {
@@ -45,11 +45,11 @@ struct TargetData {
 
 struct NetnsStats {
   bool all_mode = false;
-  uint64_t read = 0;                  // namespaces read in the latest poll
-  uint64_t over_cap = 0;              // beyond namespaces.max in the latest poll
-  uint64_t vanished_total = 0;        // gone between discovery and dump
-  uint64_t enter_failures_total = 0;  // setns or open refused (privileges)
-  uint64_t unreadable = 0;            // processes whose namespace we may not see
+  uint64_t read = 0;                     // namespaces read in the latest poll
+  uint64_t over_cap = 0;                 // beyond namespaces.max in the latest poll
+  uint64_t vanished_total = 0;           // gone between discovery and dump
+  uint64_t enter_failures_total = 0;     // setns or open refused (privileges)
+  uint64_t unreadable = 0;               // processes whose namespace we may not see
   uint64_t deadline_exceeded_total = 0;  // reads cut at namespaces.read_timeout
   // Pod identity (netns/pod_identifier.h): why names could not be read.
   std::map<std::string, uint64_t> pod_identity_failures_total;
@@ -76,12 +76,12 @@ struct SelfStats {
   // Indexed by Source; empty for a source that is off (process attribution).
   std::array<std::optional<SourceStatus>, kSourceCount> sources;
   uint64_t netlink_retries = 0;
-  uint64_t netlink_foreign_datagrams = 0;  // dropped: not sent by the kernel
+  uint64_t netlink_foreign_datagrams = 0;                    // dropped: not sent by the kernel
   std::array<uint64_t, kReadFailureCount> netlink_errors{};  // indexed by ReadFailure
   bool attribution_enabled = false;
   AttributionStats attribution;
-  uint64_t owner_cache_sockets = 0;    // entries of the socket owner cache
-  uint64_t close_wait_tracked = 0;     // CLOSE_WAIT sockets followed for their age
+  uint64_t owner_cache_sockets = 0;  // entries of the socket owner cache
+  uint64_t close_wait_tracked = 0;   // CLOSE_WAIT sockets followed for their age
   ConfigReloadStats config_reload;
   NetnsStats netns;
 };

@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "common/tcp_state.h"
 #include "fake_proc.h"
 #include "metrics/snapshot_collectable.h"
-#include "common/tcp_state.h"
 #include "scripted_transport.h"
 
 namespace tcpstate {
@@ -190,8 +190,7 @@ TEST_F(PollerTest, ReloadOutcomeIsPublishedAtOnce) {
 // this kernel refuses the legacy request; each SIGHUP sent the refused
 // request (and logged the fallback warning) again.
 TEST_F(PollerTest, ReloadKeepsTheLearnedDumpFallback) {
-  auto refuse_legacy = [table = CloseWaitTable(1)](uint8_t family, uint32_t states,
-                                                   uint32_t seq) {
+  auto refuse_legacy = [table = CloseWaitTable(1)](uint8_t family, uint32_t states, uint32_t seq) {
     if (family == AF_UNSPEC) {
       return std::vector<Step>{{testing::ErrorMessage(seq, kScriptedPortId, -EINVAL)}};
     }

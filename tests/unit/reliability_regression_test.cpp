@@ -66,7 +66,7 @@ TEST(ReliabilityRegressionDeathTest, DeeplyNestedGroupRegexIsRejectedNotACrash) 
 TEST(ReliabilityRegression, NestedQuantifiersMatchInLinearTime) {
   const std::string evil = "(((((((((((hosta)*)*)*)*)*)*)*)*)*)*)+";
   for (const std::string& pattern : {std::string("(a+)*$"), std::string("((x*)y)+"),
-                                    std::string("(a|b*){2,}"), std::string("(?:(a+))+b"), evil}) {
+                                     std::string("(a|b*){2,}"), std::string("(?:(a+))+b"), evil}) {
     auto config = ParseConfig(GroupsConfig(pattern));
     ASSERT_TRUE(config.ok()) << pattern << ": " << config.error().message;
     const std::string name(64, 'a');
