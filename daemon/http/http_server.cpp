@@ -244,22 +244,22 @@ class Listener {
   }
 
   void AcceptOne() {
-    acceptor_.async_accept(asio::make_strand(acceptor_.get_executor()), [this](beast::error_code ec,
-                                                                               tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (ec) {
-        // EMFILE, ENFILE, ENOBUFS: the connection stays in
-        // the accept queue; try again shortly.
-        Warn(ec.message() + " (retrying)");
-        return RetryLater();
-      }
-      open_.fetch_add(1);
-      beast::error_code ignored;
-      // Headers and body may be two segments: no Nagle delay.
-      socket.set_option(tcp::no_delay(true), ignored);
-      on_accept_(std::move(socket));
-      Accept();
-    });
+    acceptor_.async_accept(asio::make_strand(acceptor_.get_executor()),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec == asio::error::operation_aborted) return;
+                             if (ec) {
+                               // EMFILE, ENFILE, ENOBUFS: the connection stays in
+                               // the accept queue; try again shortly.
+                               Warn(ec.message() + " (retrying)");
+                               return RetryLater();
+                             }
+                             open_.fetch_add(1);
+                             beast::error_code ignored;
+                             // Headers and body may be two segments: no Nagle delay.
+                             socket.set_option(tcp::no_delay(true), ignored);
+                             on_accept_(std::move(socket));
+                             Accept();
+                           });
   }
 
   void RetryLater() {
@@ -330,7 +330,9 @@ class HttpServer::Session : public WaitingConnections::Entry,
   void Close() override {
     asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->Tcp().close(); });
   }
-  std::shared_ptr<WaitingConnections::Entry> Lock() override { return this->weak_from_this().lock(); }
+  std::shared_ptr<WaitingConnections::Entry> Lock() override {
+    return this->weak_from_this().lock();
+  }
 
   // `deadline`: for the TLS handshake and the request headers together, from
   // accept.
