@@ -160,7 +160,7 @@ def main():
     names = [n for n, _ in binaries]
     heads = {"before": f"before (civetweb 1.15, {version(dict(binaries)['before'])})"
              if "before" in names else "",
-             "after": f"after (Boost.Beast, {version(dict(binaries)['after'])})"}
+             "after": f"after (Boost.Beast, {rev})"}
     lines = [
         "## HTTP endpoint under load (bench/http_load.py)",
         "",
