@@ -73,8 +73,12 @@ def main():
             wait_for(lambda: proc.poll() is not None or serves(ns, host, PORT), 15,
                      f"the exporter on {host}")
             assert proc.poll() is None, f"exited {proc.returncode}: {proc.stderr.read()}"
-            status, body = fetch(ns, url(host, PORT))
-            assert status == 200 and b"tcpstate_" in body, (status, body[:200])
+            # /metrics is empty until the first poll has published (mode all reads every
+            # namespace first): wait for it, bounded.
+            status, body = wait_for(
+                lambda: (lambda r: r if r[0] == 200 and b"tcpstate_" in r[1] else None)(
+                    fetch(ns, url(host, PORT))), 15, f"metrics on {host}",
+                state=lambda: fetch(ns, url(host, PORT)))
             stop(proc)
 
         proc = start(ns, [exporter, "--web.listen-address", f":{PORT}"])
