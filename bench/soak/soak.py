@@ -23,9 +23,11 @@ process it starts lives there:
     come and go, beyond ports.max_distinct.
 
 Before the churn starts, it scrapes 2 x web.max_connections times so that
-every civetweb worker thread has served once (the first request of each
-touches ~16 KB of its stack and its malloc arena: a one-off ramp of about
-1.3 MB that would otherwise stretch over 64 samples).
+every civetweb worker thread (the server before issue 11) has served once (the
+first request of each touched ~16 KB of its stack and its malloc arena: a
+one-off ramp of about 1.3 MB that would otherwise stretch over 64 samples).
+The Beast server has no per-connection threads; the warm-up is kept so that
+runs stay comparable.
 
 Every --sample-every seconds it records in a CSV: VmRSS, VmHWM, resident
 memory by kind (main heap, other anonymous, file-backed, from smaps), open
@@ -606,7 +608,8 @@ def main():
                    help="default bench/soak/results/soak-<UTC time>.csv (+ .summary.md)")
     p.add_argument("--listen-port", type=int, default=9930)
     p.add_argument("--web-threads", type=int, default=64,
-                   help="web.max_connections: civetweb's worker threads (default 64)")
+                   help="web.max_connections set for the run, and half the warm-up "
+                   "scrapes (default 64; the exporter's own default is 16384)")
     p.add_argument("--max-processes", type=int, default=50, help="processes.max_distinct")
     p.add_argument("--max-ports", type=int, default=100, help="ports.max_distinct")
     p.add_argument("--population", default="--family both --listen 20 --established 400 "

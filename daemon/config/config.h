@@ -35,17 +35,23 @@ struct Config {
     // Repeated --web.listen-address flags; when not empty, served instead of
     // listen_address.
     std::vector<std::string> listen_addresses;
-    // Connections served at once, one server thread each, counting clients
-    // still in the TLS handshake or still sending their request.
-    uint32_t max_connections = 64;
+    // Connections open at once, counting clients still in the TLS handshake,
+    // still sending their request or idle between two requests of a kept
+    // connection. Each costs a file descriptor and a few KiB of memory, not a
+    // thread (docs/http.md): the default holds node_exporter-like floods of
+    // 10,000 idle connections. Lowered at start to RLIMIT_NOFILE minus 512.
+    // When a new connection arrives at the limit, the one that has waited
+    // longest for its request is closed to make room (connections being
+    // answered never are), so idle or slow clients cannot lock a scraper out.
+    uint32_t max_connections = 16'384;
     // Requests being authenticated or answered at once; more get 503 at once.
     // /healthz and /readyz are not counted. Answering /metrics costs
-    // microseconds of CPU (the text is prepared once per poll), so by default
-    // only the server threads (max_connections) bound it.
+    // microseconds of CPU (the text is prepared once per poll); the cap bounds
+    // how many clients may queue for a bcrypt check.
     uint32_t max_requests_in_flight = 64;
-    // Time a client has to send its request headers (over TLS, and separately
-    // to complete the handshake); also the longest a response may stall. It
-    // bounds how long a slow client holds one of the max_connections threads.
+    // One deadline from accept for the TLS handshake and the request headers
+    // together (a total, not per read): a connection that has not sent its
+    // whole request by then is closed. Also the longest a response may stall.
     std::chrono::milliseconds request_timeout{3'000};
   } web;
 

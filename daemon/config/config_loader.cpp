@@ -80,7 +80,7 @@ void LoadWeb(const YAML::Node& node, const std::string& path, Config::Web& web) 
   }
   if (node["max_connections"]) {
     web.max_connections = static_cast<uint32_t>(
-        AsUnsigned(node["max_connections"], path + ".max_connections", 1, 1024));
+        AsUnsigned(node["max_connections"], path + ".max_connections", 1, 1'048'576));
   }
   if (node["max_requests_in_flight"]) {
     web.max_requests_in_flight = static_cast<uint32_t>(

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <list>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -53,9 +55,16 @@ constexpr uint32_t kHeaderLimit = 16 * 1024;
 // Threads running the event loop. Serving is cheap (the exposition is
 // prepared once per poll); two let a TLS handshake run beside a scrape.
 constexpr int kIoThreads = 2;
-// How often a listener at max_connections, or out of file descriptors,
-// looks again.
+// How often a listener at max_connections with nothing to close, or out of
+// file descriptors, looks again.
 constexpr std::chrono::milliseconds kAcceptRetry{10};
+// File descriptors kept for everything but connections (netlink sockets,
+// /proc scans, namespace and pod files, logs): max_connections is lowered to
+// RLIMIT_NOFILE minus this when the limit is lower.
+constexpr size_t kReservedFds = 512;
+// Connections closed to make room but not yet gone: beyond max_connections
+// plus these, the listener waits instead of closing more.
+constexpr size_t kClosingSlack = 64;
 
 constexpr const char* kLandingPage = R"(<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>tcpstate_exporter</title></head>
@@ -134,17 +143,72 @@ struct HttpServer::Security {
   Headers headers;                           // added to every response
 };
 
+// Connections waiting for a request (in the TLS handshake, sending their
+// request, or kept open between two requests), oldest first: at
+// max_connections the oldest is closed to make room for a new one, so idle
+// or trickling clients can never lock a scraper out. Connections being
+// answered are not in the list and are never closed for room. Thread-safe.
+class WaitingConnections {
+ public:
+  class Entry {
+   public:
+    virtual ~Entry() = default;
+    // Closes the connection (from any thread: posts to its strand).
+    virtual void Close() = 0;
+    virtual std::shared_ptr<Entry> Lock() = 0;
+
+   private:
+    friend class WaitingConnections;
+    std::optional<std::list<Entry*>::iterator> position_;  // guarded by mu_
+  };
+
+  // Appends `entry` unless it is listed already (it keeps its place).
+  void Add(Entry& entry) {
+    std::lock_guard lock(mu_);
+    if (!entry.position_) entry.position_ = list_.insert(list_.end(), &entry);
+  }
+  void Remove(Entry& entry) {
+    std::lock_guard lock(mu_);
+    if (entry.position_) {
+      list_.erase(*entry.position_);
+      entry.position_.reset();
+    }
+  }
+  // Closes the oldest waiting connection; false if none waits.
+  bool CloseOldest() {
+    std::shared_ptr<Entry> oldest;
+    {
+      std::lock_guard lock(mu_);
+      while (!oldest && !list_.empty()) {
+        Entry* entry = list_.front();
+        list_.pop_front();
+        entry->position_.reset();
+        // Null when its destructor is about to run (it waits for mu_).
+        oldest = entry->Lock();
+      }
+    }
+    if (!oldest) return false;
+    oldest->Close();
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::list<Entry*> list_;
+};
+
 // One listening socket and its accept loop (on the io_context's threads).
 class Listener {
  public:
   using OnAccept = std::function<void(tcp::socket)>;
   Listener(tcp::acceptor acceptor, std::string address, std::atomic<size_t>& open, size_t max_open,
-           OnAccept on_accept)
+           WaitingConnections& waiting, OnAccept on_accept)
       : acceptor_(std::move(acceptor)),
         timer_(acceptor_.get_executor()),
         address_(std::move(address)),
         open_(open),
         max_open_(max_open),
+        waiting_(waiting),
         on_accept_(std::move(on_accept)) {}
 
   int port() const {
@@ -153,30 +217,51 @@ class Listener {
   }
 
   void Accept() {
-    if (open_.load() >= max_open_) return RetryLater();
-    acceptor_.async_accept(asio::make_strand(acceptor_.get_executor()), [this](beast::error_code ec,
-                                                                               tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (ec) {
-        // EMFILE, ENFILE, ENOBUFS: the connection stays in
-        // the accept queue; try again shortly.
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last_warning_ > std::chrono::seconds(10)) {
-          last_warning_ = now;
-          spdlog::warn("accepting on {}: {} (retrying)", address_, ec.message());
-        }
-        return RetryLater();
-      }
-      open_.fetch_add(1);
-      beast::error_code ignored;
-      // Headers and body may be two segments: no Nagle delay.
-      socket.set_option(tcp::no_delay(true), ignored);
-      on_accept_(std::move(socket));
-      Accept();
-    });
+    if (open_.load() >= max_open_) {
+      // Full: once a new connection is waiting, make room for it.
+      return acceptor_.async_wait(tcp::acceptor::wait_read, [this](beast::error_code ec) {
+        if (ec == asio::error::operation_aborted) return;
+        if (ec) return RetryLater();
+        MakeRoomAndAccept();
+      });
+    }
+    AcceptOne();
   }
 
  private:
+  // Closes the connection that has waited longest for its request, then
+  // accepts. If every connection is being answered, or too many closes are
+  // still under way, the new one waits in the accept queue.
+  void MakeRoomAndAccept() {
+    if (open_.load() >= max_open_) {
+      if (open_.load() >= max_open_ + kClosingSlack || !waiting_.CloseOldest()) {
+        return RetryLater();
+      }
+      Warn("web.max_connections (" + std::to_string(max_open_) +
+           ") reached: closing the connections that have waited longest for their request");
+    }
+    AcceptOne();
+  }
+
+  void AcceptOne() {
+    acceptor_.async_accept(asio::make_strand(acceptor_.get_executor()),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec == asio::error::operation_aborted) return;
+                             if (ec) {
+                               // EMFILE, ENFILE, ENOBUFS: the connection stays in
+                               // the accept queue; try again shortly.
+                               Warn(ec.message() + " (retrying)");
+                               return RetryLater();
+                             }
+                             open_.fetch_add(1);
+                             beast::error_code ignored;
+                             // Headers and body may be two segments: no Nagle delay.
+                             socket.set_option(tcp::no_delay(true), ignored);
+                             on_accept_(std::move(socket));
+                             Accept();
+                           });
+  }
+
   void RetryLater() {
     timer_.expires_after(kAcceptRetry);
     timer_.async_wait([this](beast::error_code ec) {
@@ -184,11 +269,21 @@ class Listener {
     });
   }
 
+  // At most one warning per 10 s and listener (only its accept loop calls
+  // this, one handler at a time).
+  void Warn(const std::string& what) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_warning_ < std::chrono::seconds(10)) return;
+    last_warning_ = now;
+    spdlog::warn("accepting on {}: {}", address_, what);
+  }
+
   tcp::acceptor acceptor_;
   asio::steady_timer timer_;
   const std::string address_;
   std::atomic<size_t>& open_;
   const size_t max_open_;
+  WaitingConnections& waiting_;
   OnAccept on_accept_;
   std::chrono::steady_clock::time_point last_warning_;
 };
@@ -197,12 +292,13 @@ struct HttpServer::Runtime {
   explicit Runtime(const Config::Web& web)
       : request_timeout(web.request_timeout),
         keep_alive_timeout(std::min(kKeepAliveTimeout, web.request_timeout)),
-        max_connections(web.max_connections) {}
+        max_connections(HttpServer::EffectiveMaxConnections(web.max_connections)) {}
 
   const std::chrono::milliseconds request_timeout;
   const std::chrono::milliseconds keep_alive_timeout;
   const size_t max_connections;
   std::atomic<size_t> open{0};
+  WaitingConnections waiting;
 
   // Destroyed in Stop(), in this order: listeners, workers, io_context.
   std::unique_ptr<asio::io_context> ioc = std::make_unique<asio::io_context>(kIoThreads);
@@ -215,20 +311,35 @@ struct HttpServer::Runtime {
 // One connection, from accept to close. Every handler runs on the
 // connection's strand; bcrypt checks run on the worker pool and post back.
 template <class Stream>
-class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session<Stream>> {
+class HttpServer::Session : public WaitingConnections::Entry,
+                            public std::enable_shared_from_this<HttpServer::Session<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
  public:
   template <class... Args>
   Session(HttpServer& server, Runtime& runtime, Args&&... args)
       : server_(server), runtime_(runtime), stream_(std::forward<Args>(args)...) {}
-  ~Session() { runtime_.open.fetch_sub(1); }
+  ~Session() override {
+    runtime_.waiting.Remove(*this);
+    runtime_.open.fetch_sub(1);
+  }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  void Start() {
-    // One deadline for the TLS handshake and the request headers together.
-    Tcp().expires_after(runtime_.request_timeout);
+  // WaitingConnections::Entry: closed to make room for a new connection.
+  void Close() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->Tcp().close(); });
+  }
+  std::shared_ptr<WaitingConnections::Entry> Lock() override {
+    return this->weak_from_this().lock();
+  }
+
+  // `deadline`: for the TLS handshake and the request headers together, from
+  // accept.
+  void Start(std::chrono::steady_clock::time_point deadline) {
+    // Waiting for its request from accept (or, over TLS, from its first byte).
+    runtime_.waiting.Add(*this);
+    Tcp().expires_at(deadline);
     if constexpr (kTls) {
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
@@ -244,6 +355,8 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
 
   void ReadRequest() {
+    // A kept connection waits again, now as the newest.
+    runtime_.waiting.Add(*this);
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     http::async_read(
@@ -252,6 +365,8 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   }
 
   void OnRead(beast::error_code ec) {
+    // Being answered (or closing): never closed to make room.
+    runtime_.waiting.Remove(*this);
     if (ec) {
       // A request that does not parse gets 400; a deadline, an EOF or a
       // reset just closes.
@@ -406,6 +521,64 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   bool keep_alive_ = false;
 };
 
+// A TLS connection until its first byte arrives: a socket and a timer. The
+// TLS state (OpenSSL's SSL and handshake buffers, Asio's record buffers:
+// ~90 KiB) is made only then, so idle TLS connections cost what plain ones
+// do. Same deadline from accept; closed to make room like any waiting
+// connection.
+class HttpServer::TlsPending : public WaitingConnections::Entry,
+                               public std::enable_shared_from_this<HttpServer::TlsPending> {
+ public:
+  TlsPending(HttpServer& server, Runtime& runtime, tcp::socket socket)
+      : server_(server),
+        runtime_(runtime),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        deadline_(std::chrono::steady_clock::now() + runtime.request_timeout) {}
+  ~TlsPending() override {
+    runtime_.waiting.Remove(*this);
+    if (!handed_over_) runtime_.open.fetch_sub(1);
+  }
+  TlsPending(const TlsPending&) = delete;
+  TlsPending& operator=(const TlsPending&) = delete;
+
+  void Close() override {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->Stop(); });
+  }
+  std::shared_ptr<WaitingConnections::Entry> Lock() override { return weak_from_this().lock(); }
+
+  void Start() {
+    runtime_.waiting.Add(*this);
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->Stop();
+    });
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->timer_.cancel();
+      if (ec || !self->socket_.is_open()) return;
+      self->runtime_.waiting.Remove(*self);
+      self->handed_over_ = true;  // the session counts the connection from here
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+          self->server_, self->runtime_, std::move(self->socket_), *self->runtime_.ssl)
+          ->Start(self->deadline_);
+    });
+  }
+
+ private:
+  void Stop() {
+    beast::error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+  }
+
+  HttpServer& server_;
+  Runtime& runtime_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  const std::chrono::steady_clock::time_point deadline_;
+  bool handed_over_ = false;
+};
+
 HttpServer::HttpServer(std::shared_ptr<const ExpositionSource> metrics, ReadinessProbe ready)
     : metrics_(std::move(metrics)),
       ready_(std::move(ready)),
@@ -487,6 +660,12 @@ Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
     security_ = std::move(*security);
   }
   auto runtime = std::make_unique<Runtime>(web);
+  if (runtime->max_connections < web.max_connections) {
+    spdlog::warn(
+        "web.max_connections {} is more than RLIMIT_NOFILE allows (one descriptor each, {} kept "
+        "for the rest): serving at most {} connections",
+        web.max_connections, kReservedFds, runtime->max_connections);
+  }
   if (tls_enabled_) {
     // The deadline from accept covers the handshake: no separate budget.
     auto tls = TlsContext::Create(web_config.tls);
@@ -507,14 +686,13 @@ Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
     if (!acceptor.ok()) return acceptor.error();
     Runtime& rt = *runtime;
     runtime->listeners.push_back(std::make_unique<Listener>(
-        std::move(*acceptor), address, runtime->open, runtime->max_connections,
+        std::move(*acceptor), address, runtime->open, runtime->max_connections, runtime->waiting,
         [this, &rt](tcp::socket socket) {
           if (rt.ssl) {
-            std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-                *this, rt, std::move(socket), *rt.ssl)
-                ->Start();
+            std::make_shared<TlsPending>(*this, rt, std::move(socket))->Start();
           } else {
-            std::make_shared<Session<beast::tcp_stream>>(*this, rt, std::move(socket))->Start();
+            std::make_shared<Session<beast::tcp_stream>>(*this, rt, std::move(socket))
+                ->Start(std::chrono::steady_clock::now() + rt.request_timeout);
           }
         }));
   }
@@ -585,6 +763,16 @@ int HttpServer::Port() const {
 }
 
 size_t HttpServer::open_connections() const { return runtime_ ? runtime_->open.load() : 0; }
+
+size_t HttpServer::EffectiveMaxConnections(uint32_t configured) {
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur == RLIM_INFINITY) {
+    return configured;
+  }
+  const auto limit = static_cast<size_t>(nofile.rlim_cur);
+  const size_t room = limit > 2 * kReservedFds ? limit - kReservedFds : limit / 2;
+  return std::max<size_t>(1, std::min<size_t>(configured, room));
+}
 
 void HttpServer::Stop() {
   if (!runtime_) return;

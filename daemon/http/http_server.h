@@ -11,15 +11,20 @@
 //
 // Event-driven (Boost.Beast over Boost.Asio, docs/http.md): two I/O threads
 // serve every connection; an open connection costs a few KiB of memory, not a
-// thread, so thousands of idle or trickling clients do not delay a scrape.
+// thread, so thousands of idle or trickling clients do not delay a scrape
+// (docs/benchmarks.md, "HTTP endpoint under load").
 // Limits (Config::Web):
 //   * request_timeout: one deadline from accept for the TLS handshake and the
 //     request headers together (a total, not per read), and again for sending
 //     the response. A connection that has not sent its request by then is
 //     closed. A kept-alive connection must send its next request within
 //     min(500 ms, request_timeout).
-//   * max_connections: connections open at once; beyond it new connections
-//     wait in the kernel's accept queue.
+//   * max_connections: connections open at once (lowered to fit
+//     RLIMIT_NOFILE). When a new connection arrives at the limit, the one that
+//     has waited longest for its request (TLS handshake, request headers, or
+//     idle between two requests of a kept connection) is closed to make room;
+//     connections being answered are never closed for room. Only when every
+//     connection is being answered do new ones wait in the accept queue.
 //   * max_requests_in_flight: requests being authenticated (bcrypt; the
 //     authenticator's queue) and answered (until the response is queued for
 //     writing); beyond it, 503 with Retry-After at once.
@@ -77,6 +82,10 @@ class HttpServer {
   // Connections open right now (tests, benchmarks).
   size_t open_connections() const;
 
+  // max_connections, lowered to what RLIMIT_NOFILE leaves after 512
+  // descriptors kept for the rest of the exporter.
+  static size_t EffectiveMaxConnections(uint32_t configured);
+
   // What the endpoint listens on: web.listen_addresses, or listen_address
   // when that list is empty.
   static std::vector<std::string> ListenAddresses(const Config::Web& web);
@@ -86,6 +95,7 @@ class HttpServer {
   struct Runtime;   // io_context, listeners, threads (Boost kept out of this header)
   template <class Stream>
   class Session;
+  class TlsPending;  // a TLS connection before its first byte
 
   Result<std::shared_ptr<const Security>> MakeSecurity(const WebConfig& web_config) const;
   std::shared_ptr<const Security> security() const;

@@ -219,22 +219,6 @@ std::vector<std::string> SubjectAltNames(X509* cert) {
   return out;
 }
 
-// Our ex_data slots (civetweb uses the SSL's app data for its connection).
-int SslStartIndex() {
-  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return index;
-}
-int CtxOwnerIndex() {
-  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return index;
-}
-
-int64_t SteadyNanos() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 struct CipherName {
   const char* go;
   const char* openssl;  // "" for TLS 1.3 suites
@@ -278,9 +262,8 @@ std::optional<std::string> OpenSslGroupName(std::string_view go_name) {
   return std::nullopt;
 }
 
-Result<std::unique_ptr<TlsContext>> TlsContext::Create(
-    const TlsServerConfig& config, std::chrono::milliseconds handshake_budget) {
-  std::unique_ptr<TlsContext> context(new TlsContext(config, handshake_budget));
+Result<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsServerConfig& config) {
+  std::unique_ptr<TlsContext> context(new TlsContext(config));
   context->stamp_ = FileStamp(config);
   auto material = LoadMaterial(config);
   if (!material.ok()) return material.error();
@@ -346,40 +329,10 @@ int TlsContext::VerifyCallback(X509_STORE_CTX* store, void* arg) {
   return 0;
 }
 
-void TlsContext::InfoCallback(const SSL* ssl, int where, int /*ret*/) {
-  // The start of the first handshake, as nanoseconds in the pointer-sized
-  // ex_data slot; -1 once checked (TLS 1.3 signals post-handshake messages
-  // as handshakes too).
-  const int index = SslStartIndex();
-  auto* mutable_ssl = const_cast<SSL*>(ssl);
-  const auto stored = reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, index));
-  if ((where & SSL_CB_HANDSHAKE_START) != 0 && stored == 0) {
-    SSL_set_ex_data(mutable_ssl, index, reinterpret_cast<void*>(static_cast<intptr_t>(SteadyNanos())));
-    return;
-  }
-  if ((where & SSL_CB_HANDSHAKE_DONE) == 0 || stored <= 0) return;
-  SSL_set_ex_data(mutable_ssl, index, reinterpret_cast<void*>(intptr_t{-1}));
-  const auto* self = static_cast<const TlsContext*>(
-      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), CtxOwnerIndex()));
-  if (self == nullptr || self->handshake_budget_.count() <= 0) return;
-  const auto took = std::chrono::nanoseconds(SteadyNanos() - stored);
-  if (took <= self->handshake_budget_) return;
-  // This connection's own thread, its socket still open: no fd can be reused
-  // under us. The request read that follows sees EOF and civetweb closes.
-  const int fd = SSL_get_fd(ssl);
-  if (fd < 0) return;
-  shutdown(fd, SHUT_RDWR);
-  const_cast<TlsContext*>(self)->slow_handshakes_.fetch_add(1);
-  spdlog::debug("TLS handshake took {} ms (budget {} ms): connection closed",
-                std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
-                self->handshake_budget_.count());
-}
-
 Status TlsContext::Configure(SSL_CTX* ctx) {
   ERR_clear_error();
   const TlsServerConfig& c = config_;
-  // civetweb expressed its ssl_protocol_version as SSL_OP_NO_* options; the
-  // versions are set here with min/max only.
+  // Versions by min/max only: no SSL_OP_NO_* options left over.
   SSL_CTX_clear_options(ctx, SSL_OP_NO_SSL_MASK | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                (c.prefer_server_cipher_suites ? SSL_OP_CIPHER_SERVER_PREFERENCE
@@ -414,8 +367,6 @@ Status TlsContext::Configure(SSL_CTX* ctx) {
                              OpenSslError("unusable certificate"));
   }
   SSL_CTX_set_cert_cb(ctx, CertCallback, this);
-  SSL_CTX_set_ex_data(ctx, CtxOwnerIndex(), this);
-  SSL_CTX_set_info_callback(ctx, InfoCallback);  // replaces civetweb's (a no-op)
   static constexpr unsigned char kSessionContext[] = "tcpstate_exporter";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
 

@@ -55,7 +55,7 @@ struct WebConfig {
   bool tls_enabled = false;
   TlsServerConfig tls;
 
-  // http_server_config. HTTP/2 is not supported (civetweb serves HTTP/1.1);
+  // http_server_config. HTTP/2 is not supported (the server speaks HTTP/1.1);
   // the key is accepted so existing files load.
   bool http2 = true;
   std::vector<std::pair<std::string, std::string>> headers;  // added to every response

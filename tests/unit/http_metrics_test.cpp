@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <prometheus/text_serializer.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "common/gzip.h"
 #include "http/http_server.h"
@@ -183,7 +185,7 @@ std::optional<Response> Fetch(int port, const std::string& method, const std::st
   return Connection(port).Send(method, "/metrics", headers + "Connection: close\r\n");
 }
 
-// One server for the suite: stopping civetweb takes about 2 s.
+// One server for the suite.
 class MetricsEndpointTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -304,6 +306,73 @@ TEST(MetricsEndpoint, NothingPublishedYetIsAnEmptyPlainBody) {
   EXPECT_EQ(r->Header("Content-Encoding"), std::nullopt);
   EXPECT_EQ(r->Header("Content-Length"), "0");
   EXPECT_EQ(r->body, "");
+}
+
+// Every status the server sends carries its own reason phrase (the civetweb
+// era's table answered every code it did not list with "Service Unavailable").
+TEST(MetricsEndpoint, EveryStatusCarriesItsOwnReason) {
+  auto collectable = std::make_shared<SnapshotCollectable>();
+  HttpServer server(collectable, [] { return false; });
+  Config::Web web;
+  web.listen_address = "127.0.0.1:0";
+  WebConfig web_config;
+  web_config.rate_limit_interval = std::chrono::hours(1);
+  web_config.rate_limit_burst = 1;
+  ASSERT_TRUE(server.Start(web, web_config).ok());
+  const int port = server.Port();
+  const auto status_line = [port](const std::string& method, const std::string& path) {
+    const auto r = Connection(port).Send(method, path, "Connection: close\r\n");
+    return r ? r->status_line : std::string("(no answer)");
+  };
+  EXPECT_EQ(status_line("GET", "/metrics"), "HTTP/1.1 200 OK");  // the one token
+  EXPECT_EQ(status_line("GET", "/metrics"), "HTTP/1.1 429 Too Many Requests");
+  EXPECT_EQ(status_line("GET", "/readyz"), "HTTP/1.1 503 Service Unavailable");
+  EXPECT_EQ(status_line("POST", "/metrics"), "HTTP/1.1 405 Method Not Allowed");
+  EXPECT_EQ(status_line("G@T", "/metrics"), "HTTP/1.1 400 Bad Request");
+}
+
+// Waits (bounded) until the server holds `n` connections.
+bool OpenConnectionsReach(const HttpServer& server, size_t n) {
+  for (int i = 0; i < 500 && server.open_connections() != n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return server.open_connections() == n;
+}
+
+// At web.max_connections a new connection gets in: the one that has waited
+// longest for its request is closed to make room, the others stay usable.
+TEST(MetricsEndpoint, AtMaxConnectionsTheOldestWaitingConnectionMakesRoom) {
+  auto collectable = std::make_shared<SnapshotCollectable>();
+  collectable->Publish(Families(3));
+  HttpServer server(collectable, [] { return true; });
+  Config::Web web;
+  web.listen_address = "127.0.0.1:0";
+  web.max_connections = 3;
+  web.request_timeout = std::chrono::minutes(1);  // no deadline closes anything here
+  ASSERT_TRUE(server.Start(web).ok());
+  Connection oldest(server.Port());
+  ASSERT_TRUE(OpenConnectionsReach(server, 1));
+  Connection second(server.Port());
+  Connection third(server.Port());
+  ASSERT_TRUE(OpenConnectionsReach(server, 3));
+
+  Connection scraper(server.Port());
+  const auto scraped = scraper.Send("GET", "/metrics", "");
+  ASSERT_TRUE(scraped) << "a fourth connection got no answer at max_connections 3";
+  EXPECT_EQ(scraped->status_line, "HTTP/1.1 200 OK");
+  EXPECT_TRUE(oldest.ClosedByServer(std::chrono::seconds(5)));
+  const auto later = second.Send("GET", "/healthz", "");
+  ASSERT_TRUE(later) << "a newer idle connection was closed instead of the oldest";
+  EXPECT_EQ(later->status_line, "HTTP/1.1 200 OK");
+}
+
+TEST(MetricsEndpoint, MaxConnectionsFitsTheDescriptorLimit) {
+  rlimit nofile{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &nofile), 0);
+  EXPECT_EQ(HttpServer::EffectiveMaxConnections(2), 2u);
+  if (nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur > 1024) {
+    EXPECT_EQ(HttpServer::EffectiveMaxConnections(1'048'576), nofile.rlim_cur - 512);
+  }
 }
 
 }  // namespace

@@ -93,9 +93,9 @@ TEST_F(TlsContextTest, MinVersionTls12AcceptsTls12Clients) {
   EXPECT_EQ(result.version, "TLSv1.2");
 }
 
-TEST_F(TlsContextTest, OverridesCivetwebsProtocolOptions) {
-  // civetweb sets SSL_OP_NO_* from its ssl_protocol_version before handing
-  // the context over; min/max must be what counts.
+TEST_F(TlsContextTest, OverridesPresetProtocolOptions) {
+  // A context handed over with SSL_OP_NO_* options already set (as civetweb
+  // did, and asio::ssl::context's options can): min/max must be what counts.
   config_.max_version = TlsVersion::kTls12;
   auto context = TlsContext::Create(config_);
   ASSERT_TRUE(context.ok());
