@@ -1,5 +1,6 @@
 #!/bin/sh
-# generate.sh - render the tcpstate_exporter mixin (mixin/build.jsonnet) into the files it owns:
+# generate.sh - render the tcpstate_exporter mixin (mixin/build.jsonnet, laid out by
+# mixin/render.py) into the files it owns:
 #
 #   deploy/prometheus/tcpstate_exporter.rules.yml            recording rules + alerts
 #   deploy/kubernetes/prometheus-operator/prometheusrule.yaml the same rules as a PrometheusRule
@@ -16,8 +17,10 @@
 #                                       _config (keys: mixin/config.libsonnet), e.g.
 #     mixin/generate.sh --config '{ clusterLabel: "k8s_cluster", closeWaitHigh+: { threshold: 500 } }' --out /tmp/tcpstate
 #   mixin/generate.sh --config-file F   the same, CODE read from file F
+#   mixin/generate.sh --check --against DIR   compare with the files below DIR instead of the
+#                                       repository (tests/mixin/config_test.py checks --check so)
 #
-# Needs jsonnet (Debian package jsonnet; any jsonnet >= 0.18 implementation). Exit status: 0 on
+# Needs jsonnet (Debian package jsonnet; any jsonnet >= 0.18 implementation) and python3. Exit status: 0 on
 # success, 1 when --check finds a difference, 2 on a usage or render error.
 
 set -eu
@@ -43,7 +46,8 @@ while [ $# -gt 0 ]; do
             [ $# -ge 2 ] || die "--config-file needs a file"
             [ -r "$2" ] || die "cannot read $2"
             config=$(cat -- "$2"); shift 2 ;;
-        -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --against) [ $# -ge 2 ] || die "--against needs a directory"; root=$(CDPATH='' cd -- "$2" && pwd); shift 2 ;;
+        -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -54,11 +58,11 @@ command -v "$jsonnet" >/dev/null 2>&1 || die "jsonnet not found (Debian: apt-get
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-# render DIR: every generated file below DIR; prints nothing, fails on a jsonnet error.
+# render DIR: every generated file below DIR, their paths in $tmp/list; fails on an error.
 render() {
-    mkdir -p "$1/deploy/prometheus" "$1/deploy/kubernetes/prometheus-operator" "$1/grafana/dashboards"
-    "$jsonnet" -J "$here" -S -m "$1" --tla-code "config=$config" "$here/build.jsonnet" >"$tmp/list" ||
+    "$jsonnet" -J "$here" --tla-code "config=$config" "$here/build.jsonnet" >"$tmp/doc.json" ||
         die "jsonnet failed"
+    python3 "$here/render.py" "$1" <"$tmp/doc.json" >"$tmp/list" || die "render.py failed"
 }
 
 if [ "$check" -eq 1 ]; then
