@@ -5,11 +5,11 @@ local labels = import 'lib/labels.libsonnet';
   prometheusRules+:: {
     local L = labels.new($._config),
     // kube-state-metrics' kube_pod_info{namespace, pod, uid, ...} as one series per pod_uid.
-    local kubePod = |||
+    local kubePod = labels.fmt(|||
       max by (%(cluster)s, pod_uid, namespace, pod) (
         label_replace(kube_pod_info{%(ksm)suid!=""}, "pod_uid", "$1", "uid", "(.+)")
       )
-    ||| % L,
+    |||, L),
 
     groups+: [
       {
@@ -18,46 +18,46 @@ local labels = import 'lib/labels.libsonnet';
           {
             comment:: 'CLOSE_WAIT per process and port, summed over pid (pids change on restart) so that a\ntrend survives restarts of one process name.',
             record: 'instance_process_port:tcpstate_close_wait_sockets:sum',
-            expr: |||
+            expr: labels.fmt(|||
               sum by (%(group)s) (
                 tcpstate_close_wait_sockets
               )
-            ||| % L,
+            |||, L),
           },
           {
             record: 'instance_process_port:tcpstate_close_wait_oldest_age_seconds:max',
-            expr: |||
+            expr: labels.fmt(|||
               max by (%(group)s) (
                 tcpstate_close_wait_oldest_age_seconds
               )
-            ||| % L,
+            |||, L),
           },
           {
             comment:: 'TIME_WAIT sockets as a fraction of net.ipv4.tcp_max_tw_buckets (a per-namespace limit).\nA limit of 0 gives no ratio.',
             record: 'instance:tcpstate_time_wait_bucket_usage:ratio',
-            expr: |||
+            expr: labels.fmt(|||
               sum by (%(pod)s) (tcpstate_sockets{state="time_wait"})
               / on (%(netns)s) group_left ()
               (max by (%(netns)s) (tcpstate_kernel_tcp_max_tw_buckets) > 0)
-            ||| % L,
+            |||, L),
           },
           {
             comment:: 'Number of ports in net.ipv4.ip_local_port_range (both ends inclusive).',
             record: 'instance:tcpstate_ephemeral_port_range:size',
-            expr: |||
+            expr: labels.fmt(|||
               max by (%(netns)s) (
                 tcpstate_kernel_ip_local_port_range_high - tcpstate_kernel_ip_local_port_range_low + 1
               )
-            ||| % L,
+            |||, L),
           },
           {
             comment:: 'Local ports used toward the busiest destination of each remote port, as a fraction of\nthe ephemeral port range. Keeps every label of tcpstate_outbound_local_ports_max.',
             record: 'instance_port:tcpstate_outbound_local_ports:ratio',
-            expr: |||
+            expr: labels.fmt(|||
               tcpstate_outbound_local_ports_max
               / on (%(netns)s) group_left ()
               (instance:tcpstate_ephemeral_port_range:size > 0)
-            ||| % L,
+            |||, L),
           },
           {
             comment:: 'Accept queue of the listeners of a port as a fraction of their backlog.',
@@ -78,30 +78,30 @@ local labels = import 'lib/labels.libsonnet';
               use the rules above for those.
             |||,
             record: 'instance_pod_process_port:tcpstate_close_wait_sockets:sum',
-            expr: |||
+            expr: labels.fmt(|||
               sum by (%(cluster)s, job, instance, netns, pod_uid, process, direction, port) (
                 tcpstate_close_wait_sockets{pod_uid!=""}
               )
               * on (%(cluster)s, pod_uid) group_left (namespace, pod)
-            ||| % L + kubePod,
+            |||, L) + kubePod,
           },
           {
             record: 'instance_pod_process_port:tcpstate_close_wait_oldest_age_seconds:max',
-            expr: |||
+            expr: labels.fmt(|||
               max by (%(cluster)s, job, instance, netns, pod_uid, process, direction, port) (
                 tcpstate_close_wait_oldest_age_seconds{pod_uid!=""}
               )
               * on (%(cluster)s, pod_uid) group_left (namespace, pod)
-            ||| % L + kubePod,
+            |||, L) + kubePod,
           },
           {
             record: 'instance_pod:tcpstate_sockets:sum',
-            expr: |||
+            expr: labels.fmt(|||
               sum by (%(cluster)s, job, instance, netns, pod_uid, state) (
                 tcpstate_sockets{pod_uid!=""}
               )
               * on (%(cluster)s, pod_uid) group_left (namespace, pod)
-            ||| % L + kubePod,
+            |||, L) + kubePod,
           },
         ],
       },

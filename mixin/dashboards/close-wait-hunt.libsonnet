@@ -1,11 +1,12 @@
 // Dashboard "close-wait-hunt": which process, port and pod leaks CLOSE_WAIT sockets.
 // Queries go through q(): %(selPod)s etc. come from _queryContext (dashboards.libsonnet).
+local labels = import '../lib/labels.libsonnet';
 local lib = import 'lib.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local q(s) = s % $._queryContext,
+    local q(s) = labels.fmt(s, $._queryContext),
     'close-wait-hunt.json': lib.dashboard(c, "close-wait-hunt", "CLOSE_WAIT hunt", "Which process and which port leak CLOSE_WAIT sockets, since when, and how fast.", lib.targetVariables(c) + lib.podVariables(c) + [
       lib.queryVariable("process", "Process", q("label_values(tcpstate_close_wait_sockets{%(selPod)s}, process)")),
       lib.queryVariable("port", "Port", q("label_values(tcpstate_close_wait_sockets{%(selPod)s, process=~\"$process\"}, port)")),

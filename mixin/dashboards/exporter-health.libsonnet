@@ -1,11 +1,12 @@
 // Dashboard "exporter-health": the exporter's own health: polls, sources, attribution, errors.
 // Queries go through q(): %(sel)s etc. come from _queryContext (dashboards.libsonnet).
+local labels = import '../lib/labels.libsonnet';
 local lib = import 'lib.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local q(s) = s % $._queryContext,
+    local q(s) = labels.fmt(s, $._queryContext),
     'exporter-health.json': lib.dashboard(c, "exporter-health", "Exporter health", "Is tcpstate_exporter polling, how long it takes, what attribution costs and what fails.", lib.targetVariables(c) + [
     ], [
     lib.stat("Data age", "Seconds since the latest successful poll per instance (alert above 300 s).", "s", [

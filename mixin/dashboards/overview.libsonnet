@@ -1,11 +1,12 @@
 // Dashboard "overview": the node-level overview: sockets by state, TIME_WAIT and port limits, listeners.
 // Queries go through q(): %(selPod)s etc. come from _queryContext (dashboards.libsonnet).
+local labels = import '../lib/labels.libsonnet';
 local lib = import 'lib.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local q(s) = s % $._queryContext,
+    local q(s) = labels.fmt(s, $._queryContext),
     'overview.json': lib.dashboard(c, "overview", "Overview", "TCP sockets per state and node from tcpstate_exporter, with the kernel limits they run into.", lib.targetVariables(c) + lib.podVariables(c) + [
     ], [
     lib.stat("Sockets", "All TCP sockets of the selected instances (sum of tcpstate_sockets over every state).", "short", [

@@ -1,11 +1,12 @@
 // Dashboard "time-wait-and-ports": TIME_WAIT, ephemeral ports and accept queues.
 // Queries go through q(): %(selPod)s etc. come from _queryContext (dashboards.libsonnet).
+local labels = import '../lib/labels.libsonnet';
 local lib = import 'lib.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local q(s) = s % $._queryContext,
+    local q(s) = labels.fmt(s, $._queryContext),
     'time-wait-and-ports.json': lib.dashboard(c, "time-wait-and-ports", "TIME_WAIT and ports", "TIME_WAIT against tcp_max_tw_buckets, ephemeral port use per destination, accept queues and the kernel counters behind them.", lib.targetVariables(c) + lib.podVariables(c) + [
       lib.queryVariable("port", "Port", q("label_values(tcpstate_port_sockets{%(selPod)s}, port)")),
     ], [

@@ -9,6 +9,24 @@
   // An object's numbers formatted by num(), for `'... > %(threshold)s' % nums(o)`.
   nums(o):: { [k]: if std.isNumber(o[k]) then $.num(o[k]) else o[k] for k in std.objectFields(o) },
 
+  // fmt(s, ctx): s % ctx for %(key)s and %% only, with string values; std.format is
+  // interpreted character by character in jsonnet 0.18 (16 ms per annotation, seconds per
+  // rendering), std.split is not.
+  fmt(s, ctx)::
+    local parts = std.split(s, '%');
+    local step(acc, p) =
+      if acc.literal then { out: acc.out + p, literal: false }  // the text after %%
+      else if p == '' then { out: acc.out + '%', literal: true }  // %%
+      else
+        assert std.startsWith(p, '(') : 'fmt: only %(key)s and %% are supported: ' + s;
+        local kv = std.split(std.substr(p, 1, std.length(p) - 1), ')');
+        local rest = std.join(')', kv[1:]);
+        assert std.startsWith(rest, 's') : 'fmt: only %(key)s and %% are supported: ' + s;
+        assert std.objectHas(ctx, kv[0]) : 'fmt: no key ' + kv[0] + ' for ' + s;
+        local v = ctx[kv[0]];
+        { out: acc.out + (if std.isString(v) then v else $.num(v)) + std.substr(rest, 1, std.length(rest) - 1), literal: false };
+    std.foldl(step, parts[1:], { out: parts[0], literal: false }).out,
+
   // c: the mixin's _config. Returns strings ready for `by (...)` / `on (...)` and annotation
   // fragments.
   new(c):: {
