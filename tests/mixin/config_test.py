@@ -4,7 +4,7 @@
   1. generate.sh --check itself: passes against a fresh rendering, fails (exit 1) when a
      generated file was edited by hand, is missing, or when grafana/dashboards has a .json the
      mixin does not render;
-  2. rendering is deterministic (two renderings are byte-identical);
+  2. rendering is deterministic (this rendering equals the committed files byte for byte);
   3. a configurable cluster label flows through: rendered with clusterLabel "k8s_cluster",
      every `by (...)` / `on (...)` of every rule and every dashboard query includes
      k8s_cluster and none names `cluster`; annotations use $labels.k8s_cluster; every dashboard
@@ -160,39 +160,49 @@ def main():
         base = render(tmp, "default")
         r = generate("--check", "--against", base)
         check(r.returncode == 0, f"--check against a fresh rendering passes ({r.stdout.strip()})")
+        # One run with a hand-edited dashboard and a hand-edited threshold: both named.
         dash = os.path.join(base, "grafana", "dashboards", "overview.json")
-        with open(dash, encoding="utf-8") as f:
-            text = f.read()
-        with open(dash, "w", encoding="utf-8") as f:
-            f.write(text.replace('"refresh": "1m"', '"refresh": "5m"', 1))
-        r = generate("--check", "--against", base, expect=1)
-        check(r.returncode == 1 and "overview.json differs" in r.stdout,
-              "a hand-edited dashboard fails --check (exit 1, names the file)")
-        with open(dash, "w", encoding="utf-8") as f:
-            f.write(text)
         rules = os.path.join(base, RULES)
-        with open(rules, encoding="utf-8") as f:
-            rtext = f.read()
-        with open(rules, "w", encoding="utf-8") as f:
-            f.write(rtext.replace("> 1000\n", "> 999\n", 1))
+        texts = {}
+        for path, old, new in ((dash, '"refresh": "1m"', '"refresh": "5m"'),
+                               (rules, "> 1000\n", "> 999\n")):
+            with open(path, encoding="utf-8") as f:
+                texts[path] = f.read()
+            assert old in texts[path], (path, old)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(texts[path].replace(old, new, 1))
         r = generate("--check", "--against", base, expect=1)
-        check(r.returncode == 1 and "tcpstate_exporter.rules.yml differs" in r.stdout,
-              "a hand-edited threshold in the rules fails --check")
-        os.remove(rules)
+        check(r.returncode == 1 and "overview.json differs" in r.stdout
+              and "tcpstate_exporter.rules.yml differs" in r.stdout,
+              "a hand-edited dashboard and a hand-edited rules threshold fail --check (exit 1, "
+              "both named)")
+        # One run with the PrometheusRule missing and a dashboard the mixin does not render.
+        for path, text in texts.items():
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        operator = os.path.join(base, "deploy", "kubernetes", "prometheus-operator",
+                                "prometheusrule.yaml")
+        os.rename(operator, operator + ".away")
+        extra = os.path.join(base, "grafana", "dashboards", "hand-made.json")
+        shutil.copy(dash, extra)
         r = generate("--check", "--against", base, expect=1)
-        check(r.returncode == 1 and "rules.yml is missing" in r.stdout, "a missing rules file fails --check")
-        with open(rules, "w", encoding="utf-8") as f:
-            f.write(rtext)
-        shutil.copy(dash, os.path.join(base, "grafana", "dashboards", "hand-made.json"))
-        r = generate("--check", "--against", base, expect=1)
-        check(r.returncode == 1 and "hand-made.json is not rendered" in r.stdout,
-              "a dashboard the mixin does not render fails --check")
-        os.remove(os.path.join(base, "grafana", "dashboards", "hand-made.json"))
+        check(r.returncode == 1 and "prometheusrule.yaml is missing" in r.stdout
+              and "hand-made.json is not rendered" in r.stdout,
+              "a missing PrometheusRule and a dashboard the mixin does not render fail --check")
+        os.rename(operator + ".away", operator)
+        os.remove(extra)
 
         print("=== 2. deterministic")
-        again = render(tmp, "default-again")
-        r = subprocess.run(["diff", "-r", base, again], capture_output=True, text=True)
-        check(r.returncode == 0, "two renderings are identical")
+        # mixin_drift compares the committed files with one rendering; this is another one.
+        committed = [os.path.relpath(p, base) for p in
+                     [os.path.join(base, RULES), operator] +
+                     [os.path.join(base, "grafana", "dashboards", n)
+                      for n in os.listdir(os.path.join(base, "grafana", "dashboards"))]]
+        same = [rel for rel in committed
+                if open(os.path.join(base, rel), "rb").read() == open(os.path.join(ROOT, rel), "rb").read()]
+        check(len(same) == len(committed) == 6,
+              f"this rendering equals the committed files byte for byte ({len(same)} of {len(committed)}; "
+              "run mixin_drift when it does not)")
 
         print("=== 3. clusterLabel k8s_cluster flows through rules and dashboards")
         k8s = render(tmp, "k8s", "{ clusterLabel: 'k8s_cluster' }")
