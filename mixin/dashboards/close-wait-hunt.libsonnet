@@ -13,7 +13,7 @@ local lib = import 'lib.libsonnet';
     ], [
     lib.stat("CLOSE_WAIT sockets", "CLOSE_WAIT sockets of the selected instances, processes and ports.", "short", [
       lib.target(q("sum(tcpstate_close_wait_sockets{%(selPod)s, process=~\"$process\", port=~\"$port\"})")),
-    ], [0, 0, 6, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 100}, {"color": "red", "value": 1000}] } } } },
+    ], [0, 0, 6, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 100}, {"color": "red", "value": c.closeWaitHigh.threshold}] } } } },
     lib.stat("Groups with CLOSE_WAIT", "Number of (instance, process, direction, port) groups that hold at least one CLOSE_WAIT socket.", "short", [
       lib.target(q("count(sum by (%(ji)s, process, direction, port) (tcpstate_close_wait_sockets{%(selPod)s, process=~\"$process\", port=~\"$port\"}) > 0) or vector(0)")),
     ], [6, 0, 6, 4]),
@@ -22,13 +22,13 @@ local lib = import 'lib.libsonnet';
     ], [12, 0, 6, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 1}] } } } },
     lib.stat("Oldest CLOSE_WAIT", "Age of the oldest CLOSE_WAIT socket among the selection, measured from the first poll that saw it (alert at 30 min).", "s", [
       lib.target(q("max(tcpstate_close_wait_oldest_age_seconds{%(selPod)s, process=~\"$process\", port=~\"$port\"})")),
-    ], [18, 0, 6, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 600}, {"color": "red", "value": 1800}] } } } },
+    ], [18, 0, 6, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 600}, {"color": "red", "value": c.closeWaitLingering.thresholdSeconds}] } } } },
     lib.bargauge("Top processes by CLOSE_WAIT", "The 10 processes holding the most CLOSE_WAIT sockets (all ports). Each socket holds a file descriptor until the process calls close().", "short", [
       lib.target(q("topk(10, sum by (%(i)s, process) (tcpstate_close_wait_sockets{%(selPod)s, process=~\"$process\", port=~\"$port\"}))"), "{{process}} @ {{instance}}", instant=true),
-    ], [0, 4, 12, 9]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 100}, {"color": "red", "value": 1000}] } } } },
+    ], [0, 4, 12, 9]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 100}, {"color": "red", "value": c.closeWaitHigh.threshold}] } } } },
     lib.bargauge("Top ports by CLOSE_WAIT", "The 10 ports with the most CLOSE_WAIT sockets. outbound: remote port of a server we connected to (our client code leaks); inbound: our listening port (our server code leaks).", "short", [
       lib.target(q("topk(10, sum by (%(i)s, direction, port) (tcpstate_close_wait_sockets{%(selPod)s, process=~\"$process\", port=~\"$port\"}))"), "{{direction}} :{{port}} @ {{instance}}", instant=true),
-    ], [12, 4, 12, 9]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 100}, {"color": "red", "value": 1000}] } } } },
+    ], [12, 4, 12, 9]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 100}, {"color": "red", "value": c.closeWaitHigh.threshold}] } } } },
     lib.table("CLOSE_WAIT groups", "Every (instance, process, direction, port) group with CLOSE_WAIT sockets: count, age of the oldest socket and growth per hour (30-minute slope). Sort by age or growth to find the leak.", "short", [
       lib.target(q("sum by (%(ji)s, process, direction, port) (tcpstate_close_wait_sockets{%(selPod)s, process=~\"$process\", port=~\"$port\"})"), "__auto", instant=true, table=true),
       lib.target(q("max by (%(ji)s, process, direction, port) (tcpstate_close_wait_oldest_age_seconds{%(selPod)s, process=~\"$process\", port=~\"$port\"})"), "__auto", instant=true, table=true),
@@ -42,7 +42,7 @@ local lib = import 'lib.libsonnet';
     ], [12, 22, 12, 8]),
     lib.timeseries("Oldest CLOSE_WAIT age", "Age of the oldest CLOSE_WAIT socket per process and port. A saw tooth is normal churn; a straight rising line is a socket nobody will ever close (alert threshold 1800 s dashed).", "s", [
       lib.target(q("max by (%(ji)s, process, direction, port) (tcpstate_close_wait_oldest_age_seconds{%(selPod)s, process=~\"$process\", port=~\"$port\"})"), "{{process}} {{direction}} :{{port}} @ {{instance}}"),
-    ], [0, 30, 12, 8]) + { "fieldConfig"+: { "defaults"+: { "custom"+: { "thresholdsStyle"+: { "mode": "line+area" } }, "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "red", "value": 1800}] } } } },
+    ], [0, 30, 12, 8]) + { "fieldConfig"+: { "defaults"+: { "custom"+: { "thresholdsStyle"+: { "mode": "line+area" } }, "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "red", "value": c.closeWaitLingering.thresholdSeconds}] } } } },
     lib.timeseries("Aged CLOSE_WAIT sockets", "CLOSE_WAIT sockets older than each configured age threshold (close_wait.age_thresholds), per instance.", "short", [
       lib.target(q("sum by (%(i)s, older_than_seconds) (tcpstate_close_wait_aged_sockets{%(selPod)s, process=~\"$process\", port=~\"$port\"})"), "older than {{older_than_seconds}} s @ {{instance}}"),
     ], [12, 30, 12, 8]),

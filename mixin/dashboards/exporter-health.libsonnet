@@ -11,7 +11,7 @@ local lib = import 'lib.libsonnet';
     ], [
     lib.stat("Data age", "Seconds since the latest successful poll per instance (alert above 300 s).", "s", [
       lib.target(q("time() - tcpstate_last_poll_success_timestamp_seconds{%(sel)s}"), "{{instance}}"),
-    ], [0, 0, 6, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 120}, {"color": "red", "value": 300}] } } } },
+    ], [0, 0, 6, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 120}, {"color": "red", "value": c.exporterDataStale.thresholdSeconds}] } } } },
     lib.stat("Latest poll succeeded", "tcpstate_last_poll_success per instance.", "none", [
       lib.target(q("tcpstate_last_poll_success{%(sel)s}"), "{{instance}}"),
     ], [6, 0, 6, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "red", "value": null}, {"color": "green", "value": 1}] }, "mappings": [{"type": "value", "options": {"0": {"text": "no", "color": "red", "index": 0}, "1": {"text": "yes", "color": "green", "index": 1}}}] } }, "options"+: { "graphMode": "none" } },
@@ -35,7 +35,7 @@ local lib = import 'lib.libsonnet';
     ], [12, 12, 12, 8]),
     lib.timeseries("Data age", "Seconds since the latest successful poll (alert above 300 s, dashed).", "s", [
       lib.target(q("time() - tcpstate_last_poll_success_timestamp_seconds{%(sel)s}"), "{{instance}}"),
-    ], [0, 20, 12, 8]) + { "fieldConfig"+: { "defaults"+: { "custom"+: { "thresholdsStyle"+: { "mode": "line+area" } }, "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "red", "value": 300}] } } } },
+    ], [0, 20, 12, 8]) + { "fieldConfig"+: { "defaults"+: { "custom"+: { "thresholdsStyle"+: { "mode": "line+area" } }, "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "red", "value": c.exporterDataStale.thresholdSeconds}] } } } },
     lib.timeseries("Sockets per poll", "Sockets seen by the latest successful poll.", "short", [
       lib.target(q("tcpstate_poll_sockets{%(sel)s}"), "{{instance}}"),
     ], [12, 20, 12, 8]),

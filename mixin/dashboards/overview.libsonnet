@@ -20,13 +20,13 @@ local lib = import 'lib.libsonnet';
     ], [8, 0, 4, 4]),
     lib.stat("CLOSE_WAIT", "Sockets in CLOSE_WAIT (peer closed, application has not), summed over the selected instances. Anything that stays here is a leak: see the CLOSE_WAIT hunt dashboard.", "short", [
       lib.target(q("sum(tcpstate_sockets{%(selPod)s, state=\"close_wait\"})")),
-    ], [12, 0, 4, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 100}, {"color": "red", "value": 1000}] } } } },
+    ], [12, 0, 4, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 100}, {"color": "red", "value": c.closeWaitHigh.threshold}] } } } },
     lib.stat("Highest TIME_WAIT bucket usage", "Largest ratio of TIME_WAIT sockets to net.ipv4.tcp_max_tw_buckets among the selected instances (alerts at 80% and 95%).", "percentunit", [
       lib.target(q("max(sum by (%(ji)s, netns) (tcpstate_sockets{%(selPod)s, state=\"time_wait\"})\n/ on (%(ji)s, netns)\n(max by (%(ji)s, netns) (tcpstate_kernel_tcp_max_tw_buckets{%(selPod)s}) > 0))")),
-    ], [16, 0, 4, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 0.8}, {"color": "red", "value": 0.95}] } } } },
+    ], [16, 0, 4, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": c.timeWaitBuckets.warning.threshold}, {"color": "red", "value": c.timeWaitBuckets.critical.threshold}] } } } },
     lib.stat("Highest ephemeral port use", "Largest share of net.ipv4.ip_local_port_range used toward a single destination among the selected instances (alerts at 70% and 90%).", "percentunit", [
       lib.target(q("max(tcpstate_outbound_local_ports_max{%(selPod)s}\n/ on (%(ji)s, netns) group_left ()\nmax by (%(ji)s, netns) (\n  tcpstate_kernel_ip_local_port_range_high{%(selPod)s}\n  - tcpstate_kernel_ip_local_port_range_low{%(selPod)s} + 1\n))")),
-    ], [20, 0, 4, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": 0.7}, {"color": "red", "value": 0.9}] } } } },
+    ], [20, 0, 4, 4]) + { "fieldConfig"+: { "defaults"+: { "thresholds"+: { "steps": [{"color": "green", "value": null}, {"color": "orange", "value": c.ephemeralPortExhaustion.warning.threshold}, {"color": "red", "value": c.ephemeralPortExhaustion.critical.threshold}] } } } },
     lib.timeseries("Sockets by state on $instance", "TCP sockets of this node per state (IPv4 and IPv6, from tcpstate_sockets). Repeated for every selected instance. LISTEN is included; TIME_WAIT has no owner and holds no file descriptor; CLOSE_WAIT waits for the application to close().", "short", [
       lib.target(q("tcpstate_sockets{%(selPod)s} > 0"), "{{state}}"),
     ], [0, 4, 12, 9]) + { "fieldConfig"+: { "defaults"+: { "custom"+: { "fillOpacity": 40, "stacking"+: { "mode": "normal" } } } }, "repeat": "instance", "repeatDirection": "h", "maxPerRow": 2 },
