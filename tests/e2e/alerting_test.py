@@ -7,7 +7,8 @@ Inside a fresh network namespace (loopback only) it starts:
     tests/fixtures/alerting/exporter.yml.in),
   * a real Prometheus scraping it every second, adding the target label cluster="e2e-cluster",
     with the rules rendered by the mixin (mixin/generate.sh --config RENDER_CONFIG: short
-    `for:`, short windows, a 15 s CLOSE_WAIT age limit and a CLOSE_WAIT count limit of 40;
+    `for:`, short windows, a 10 s CLOSE_WAIT age limit and a CLOSE_WAIT count limit of 20
+    (all three CLOSE_WAIT alerts can fire ~15 s after the leak starts);
     never an edited copy),
   * a real Alertmanager sending every notification, resolved ones included, to
   * a webhook receiver of this test (webhook_receiver.py) that logs every POST to a file; a
@@ -40,7 +41,7 @@ It checks that:
 
 Every wait is bounded and says on timeout what it waited for and the last state seen. All
 processes are stopped, the namespace deleted (no process may be left in it) and the temporary
-directory removed, also on failure. A run takes about 45-50 s; it gives up after OVERALL_TIMEOUT
+directory removed, also on failure. A run takes about 40 s; it gives up after OVERALL_TIMEOUT
 (180 s) plus at most CLEANUP_TIMEOUT (45 s) of cleanup.
 
 Usage: alerting_test.py EXPORTER SOCKPOP
@@ -91,8 +92,8 @@ POD_NAME = f"checkout-{os.getpid()}"
 RENDER_CONFIG = "{ " + ", ".join([
     f"tcpstateSelector: 'job=\"{JOB}\"'",
     "closeWaitGrowing+: { window: '20s', 'for': '5s' }",
-    "closeWaitHigh+: { threshold: 40, 'for': '5s' }",
-    "closeWaitLingering+: { thresholdSeconds: 15, 'for': '5s' }",
+    "closeWaitHigh+: { threshold: 20, 'for': '5s' }",
+    "closeWaitLingering+: { thresholdSeconds: 10, 'for': '5s' }",
     "timeWaitBuckets+: { warning+: { 'for': '5s' }, critical+: { 'for': '5s' } }",
     "timeWaitOverflow+: { window: '20s' }",
     "ephemeralPortExhaustion+: { warning+: { 'for': '5s' }, critical+: { 'for': '5s' } }",
@@ -396,7 +397,7 @@ def render_rules(h):
                    stdout=subprocess.DEVNULL)
     with open(rules, encoding="utf-8") as f:
         text = f.read()
-    assert "tcpstate_close_wait_oldest_age_seconds:max > 15\n" in text, "threshold not rendered"
+    assert "tcpstate_close_wait_oldest_age_seconds:max > 10\n" in text, "threshold not rendered"
     assert f'up{{job="{JOB}"}}' in text, "job selector not rendered"
     log(f"rendered rules: mixin/generate.sh --config {RENDER_CONFIG}")
     return rules
