@@ -13,17 +13,18 @@ local labels = import 'lib/labels.libsonnet';
       { alert: name, expr: expr }
       + (if forDuration == null then {} else { 'for': forDuration })
       + { labels: { severity: severity } }
-      + { annotations: annotations + { runbook_url: runbook(name) } }
+      + { annotations: annotations { runbook_url: runbook(name) } }
       + (if comment == null then {} else { comment:: comment }),
     // Template context: L plus the pod and cluster fragments under short names.
-    local T = L + { P: L.inPod, C: L.inCluster },
+    local T = L { P: L.inPod, C: L.inCluster },
 
     groups+: [
       {
         name: 'tcpstate-close-wait',
         rules: [
           alert(
-            'TcpstateCloseWaitGrowing', 'warning',
+            'TcpstateCloseWaitGrowing',
+            'warning',
             labels.fmt(|||
               instance_process_port:tcpstate_close_wait_sockets:sum > %(threshold)s
               and
@@ -36,7 +37,8 @@ local labels = import 'lib/labels.libsonnet';
             c.closeWaitGrowing['for'],
           ),
           alert(
-            'TcpstateCloseWaitHigh', 'critical',
+            'TcpstateCloseWaitHigh',
+            'critical',
             labels.fmt(|||
               instance_process_port:tcpstate_close_wait_sockets:sum > %(threshold)s
             |||, labels.nums(c.closeWaitHigh)),
@@ -47,7 +49,8 @@ local labels = import 'lib/labels.libsonnet';
             c.closeWaitHigh['for'],
           ),
           alert(
-            'TcpstateCloseWaitLingering', 'warning',
+            'TcpstateCloseWaitLingering',
+            'warning',
             labels.fmt(|||
               instance_process_port:tcpstate_close_wait_oldest_age_seconds:max > %(thresholdSeconds)s
             |||, labels.nums(c.closeWaitLingering)),
@@ -63,7 +66,8 @@ local labels = import 'lib/labels.libsonnet';
         name: 'tcpstate-time-wait-and-ports',
         rules: [
           alert(
-            'TcpstateTimeWaitBuckets', 'warning',
+            'TcpstateTimeWaitBuckets',
+            'warning',
             labels.fmt(|||
               instance:tcpstate_time_wait_bucket_usage:ratio > %(threshold)s
             |||, labels.nums(c.timeWaitBuckets.warning)),
@@ -74,7 +78,8 @@ local labels = import 'lib/labels.libsonnet';
             c.timeWaitBuckets.warning['for'],
           ),
           alert(
-            'TcpstateTimeWaitBuckets', 'critical',
+            'TcpstateTimeWaitBuckets',
+            'critical',
             labels.fmt(|||
               instance:tcpstate_time_wait_bucket_usage:ratio > %(threshold)s
             |||, labels.nums(c.timeWaitBuckets.critical)),
@@ -85,7 +90,8 @@ local labels = import 'lib/labels.libsonnet';
             c.timeWaitBuckets.critical['for'],
           ),
           alert(
-            'TcpstateTimeWaitOverflow', 'warning',
+            'TcpstateTimeWaitOverflow',
+            'warning',
             labels.fmt(|||
               increase(tcpstate_tcpext_time_wait_overflow_total[%(window)s]) > 0
             |||, labels.nums(c.timeWaitOverflow)),
@@ -95,7 +101,8 @@ local labels = import 'lib/labels.libsonnet';
             },
           ),
           alert(
-            'TcpstateEphemeralPortExhaustion', 'warning',
+            'TcpstateEphemeralPortExhaustion',
+            'warning',
             labels.fmt(|||
               instance_port:tcpstate_outbound_local_ports:ratio > %(threshold)s
             |||, labels.nums(c.ephemeralPortExhaustion.warning)),
@@ -106,7 +113,8 @@ local labels = import 'lib/labels.libsonnet';
             c.ephemeralPortExhaustion.warning['for'],
           ),
           alert(
-            'TcpstateEphemeralPortExhaustion', 'critical',
+            'TcpstateEphemeralPortExhaustion',
+            'critical',
             labels.fmt(|||
               instance_port:tcpstate_outbound_local_ports:ratio > %(threshold)s
             |||, labels.nums(c.ephemeralPortExhaustion.critical)),
@@ -117,7 +125,8 @@ local labels = import 'lib/labels.libsonnet';
             c.ephemeralPortExhaustion.critical['for'],
           ),
           alert(
-            'TcpstateAcceptQueueNearFull', 'warning',
+            'TcpstateAcceptQueueNearFull',
+            'warning',
             labels.fmt(|||
               instance_port:tcpstate_listen_queue:ratio > %(threshold)s
             |||, labels.nums(c.acceptQueueNearFull)),
@@ -128,13 +137,14 @@ local labels = import 'lib/labels.libsonnet';
             c.acceptQueueNearFull['for'],
           ),
           alert(
-            'TcpstateListenOverflows', 'warning',
+            'TcpstateListenOverflows',
+            'warning',
             labels.fmt(|||
               increase(tcpstate_tcpext_listen_overflows_total[%(window)s]) > 0
             |||, labels.nums(c.listenOverflows)),
             {
               summary: '{{ $labels.instance }} is dropping connections because an accept queue is full: {{ $value | humanize }} in the alert window',
-              description: labels.fmt('TcpExt ListenOverflows rose on {{ $labels.instance }}%(C)s: a listening socket\'s accept queue was full and the kernel dropped the completed handshake. Clients see connect timeouts or retransmitted SYNs.', T),
+              description: labels.fmt("TcpExt ListenOverflows rose on {{ $labels.instance }}%(C)s: a listening socket's accept queue was full and the kernel dropped the completed handshake. Clients see connect timeouts or retransmitted SYNs.", T),
             },
           ),
         ],
@@ -143,7 +153,8 @@ local labels = import 'lib/labels.libsonnet';
         name: 'tcpstate-exporter',
         rules: [
           alert(
-            'TcpstateExporterDown', 'critical',
+            'TcpstateExporterDown',
+            'critical',
             labels.fmt(|||
               up{%(tcpstate)s} == 0
             |||, L),
@@ -155,7 +166,8 @@ local labels = import 'lib/labels.libsonnet';
             comment='The alerts on `up` select the scrape job (_config.tcpstateSelector): `up` carries\nnothing else to tell the exporter apart.',
           ),
           alert(
-            'TcpstateExporterAbsent', 'critical',
+            'TcpstateExporterAbsent',
+            'critical',
             labels.fmt(|||
               absent(up{%(tcpstate)s})
             |||, L),
@@ -167,22 +179,24 @@ local labels = import 'lib/labels.libsonnet';
             comment='No tcpstate_exporter target at all (service discovery lost it, the DaemonSet was\ndeleted): `up` itself is gone, so TcpstateExporterDown cannot fire.',
           ),
           alert(
-            'TcpstateExporterTargetsMissing', 'warning',
+            'TcpstateExporterTargetsMissing',
+            'warning',
             labels.fmt(|||
               count by (%(cluster)s) (kube_node_info%(ksmSel)s)
               -
               (count by (%(cluster)s) (up{%(tcpstate)s} == 1) or count by (%(cluster)s) (kube_node_info%(ksmSel)s) * 0)
               > 0
-            |||, (L + { ksmSel: if c.kubeStateMetricsSelector == '' then '' else '{%s}' % c.kubeStateMetricsSelector })),
+            |||, (L { ksmSel: if c.kubeStateMetricsSelector == '' then '' else '{%s}' % c.kubeStateMetricsSelector })),
             {
               summary: labels.fmt('{{ $value | humanize }} node(s)%(ofCluster)s have no healthy tcpstate_exporter target', L),
-              description: labels.fmt('Fewer tcpstate_exporter targets are up than kube-state-metrics reports nodes%(inClusterPlain)s: {{ $value | humanize }} node(s) are not watched. Check the DaemonSet\'s desired and ready pods.', L),
+              description: labels.fmt("Fewer tcpstate_exporter targets are up than kube-state-metrics reports nodes%(inClusterPlain)s: {{ $value | humanize }} node(s) are not watched. Check the DaemonSet's desired and ready pods.", L),
             },
             c.exporterTargetsMissing['for'],
             comment="Fewer healthy exporter targets than nodes (kube-state-metrics' kube_node_info), per\ncluster: a DaemonSet pod that is not scheduled, pending or crash-looping leaves its node\nunwatched. A cluster without kube_node_info does not take part.",
           ),
           alert(
-            'TcpstateExporterPollsFailing', 'warning',
+            'TcpstateExporterPollsFailing',
+            'warning',
             |||
               tcpstate_last_poll_success == 0
             |||,
@@ -193,7 +207,8 @@ local labels = import 'lib/labels.libsonnet';
             c.exporterPollsFailing['for'],
           ),
           alert(
-            'TcpstateExporterSourceDown', 'warning',
+            'TcpstateExporterSourceDown',
+            'warning',
             |||
               (tcpstate_source_up{source!="process"} == 0)
               or
@@ -211,7 +226,8 @@ local labels = import 'lib/labels.libsonnet';
             comment='The `process` source is not reported while TcpstateProcessAttributionUnavailable\nexplains it.',
           ),
           alert(
-            'TcpstateExporterDataStale', 'warning',
+            'TcpstateExporterDataStale',
+            'warning',
             labels.fmt(|||
               time() - tcpstate_last_poll_success_timestamp_seconds > %(thresholdSeconds)s
             |||, labels.nums(c.exporterDataStale)),
@@ -222,7 +238,8 @@ local labels = import 'lib/labels.libsonnet';
             c.exporterDataStale['for'],
           ),
           alert(
-            'TcpstateProcessAttributionUnavailable', 'warning',
+            'TcpstateProcessAttributionUnavailable',
+            'warning',
             |||
               tcpstate_process_attribution_available == 0
             |||,
@@ -233,7 +250,8 @@ local labels = import 'lib/labels.libsonnet';
             c.processAttributionUnavailable['for'],
           ),
           alert(
-            'TcpstateExporterConfigReloadFailed', 'warning',
+            'TcpstateExporterConfigReloadFailed',
+            'warning',
             |||
               tcpstate_config_last_reload_successful == 0
             |||,
@@ -244,7 +262,8 @@ local labels = import 'lib/labels.libsonnet';
             c.exporterConfigReloadFailed['for'],
           ),
           alert(
-            'TcpstateSeriesFolded', 'info',
+            'TcpstateSeriesFolded',
+            'info',
             |||
               tcpstate_folded_series > 0
             |||,

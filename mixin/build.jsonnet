@@ -13,8 +13,12 @@ function(config={})
   local firstLine(e) = std.split(e, '\n')[0];
   local alerts = [r for g in mixin.prometheusAlerts.groups for r in g.rules];
   local table = std.join('\n', [
-    '%s %s %s %s' % [pad(r.alert, 38), pad(r.labels.severity, 9), pad(std.get(r, 'for', '-'), 4),
-                       firstLine(r.expr)]
+    '%s %s %s %s' % [
+      pad(r.alert, 38),
+      pad(r.labels.severity, 9),
+      pad(std.get(r, 'for', '-'), 4),
+      firstLine(r.expr),
+    ]
     for r in alerts
   ]);
   local header = |||
