@@ -17,6 +17,8 @@ test_packages=(
   # fuzzing (libFuzzer, ASan, UBSan) and the ThreadSanitizer build
   clang libclang-rt-14-dev llvm
   libbenchmark-dev prometheus prometheus-alertmanager
+  # the mixin (mixin/generate.sh, mixin_drift, mixin_config) and YAML checks of its output
+  jsonnet python3-yaml
   # deployment checks: systemd-analyze, the manifest validator (node)
   systemd nodejs
 )

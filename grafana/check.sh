@@ -2,10 +2,12 @@
 # check.sh - static checks of the tcpstate Grafana dashboards and provisioning.
 #
 #   1. every grafana/dashboards/*.json parses; uids are unique and stable (tcpstate-*);
-#      schemaVersion is set; the datasource, job and instance variables are as documented;
+#      schemaVersion is set; the datasource, cluster, job and instance variables are as
+#      documented (dashboards with namespace/pod variables filter every selector on them);
 #      every panel has a title, a description and fieldConfig.defaults.unit, uses the
 #      ${datasource} variable and only known template variables; template variables appear
-#      only in regex matchers (=~ / !~), so that "All" (.*) works
+#      only in regex matchers (=~ / !~), so that "All" (.*) works; every selector filters on
+#      $cluster, $job and $instance, every `by (...)` and `on (...)` keeps the cluster label
 #   2. every metric a query uses is in docs/metrics.md or is a recording rule of
 #      deploy/prometheus/tcpstate_exporter.rules.yml
 #   3. every query (from list-queries.py, variables substituted) parses: they are written as
@@ -100,14 +102,18 @@ for path in paths:
     ds = variables.get("datasource")
     if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
         errors.append(f"{name}: variable datasource must be of type datasource, query prometheus")
-    job = variables.get("job")
-    if not job or job.get("query") != "label_values(tcpstate_build_info, job)":
-        errors.append(f"{name}: variable job must query label_values(tcpstate_build_info, job)")
-    inst = variables.get("instance")
-    if (not inst or inst.get("query") != 'label_values(tcpstate_build_info{job=~"$job"}, instance)'
-            or not inst.get("multi") or not inst.get("includeAll")):
-        errors.append(f"{name}: variable instance must query "
-                      'label_values(tcpstate_build_info{job=~"$job"}, instance), multi, include All')
+    expected = {
+        "cluster": "label_values(tcpstate_build_info, cluster)",
+        "job": 'label_values(tcpstate_build_info{cluster=~"$cluster"}, job)',
+        "instance": 'label_values(tcpstate_build_info{cluster=~"$cluster", job=~"$job"}, instance)',
+    }
+    if list(variables)[1:4] != list(expected):
+        errors.append(f"{name}: the variables after datasource must be cluster, job, instance")
+    for vname, query in expected.items():
+        v = variables.get(vname)
+        if not v or v.get("query") != query or not v.get("multi") or not v.get("includeAll"):
+            errors.append(f"{name}: variable {vname} must query {query}, multi, include All")
+    pod_vars = "namespace" in variables or "pod" in variables
     for vname, v in variables.items():
         if v.get("type") == "query":
             if v.get("datasource", {}).get("uid") != "${datasource}":
@@ -154,8 +160,16 @@ for path in paths:
                 errors.append(f"{tw}: variable in an exact matcher (use =~): {bad}")
             for sel in re.findall(r"\{[^}]*\}", expr):
                 compact = sel.replace(" ", "")
-                if 'job=~"$job"' not in compact or 'instance=~"$instance"' not in compact:
-                    errors.append(f"{tw}: selector {sel} does not filter on $job and $instance")
+                if any(f'{v}=~"${v}"' not in compact for v in ("cluster", "job", "instance")):
+                    errors.append(f"{tw}: selector {sel} does not filter on $cluster, $job and $instance")
+                if pod_vars and not sel.startswith("{tcpstate_build_info") and (
+                        'pod_namespace=~"$namespace"' not in compact or 'pod_name=~"$pod"' not in compact):
+                    errors.append(f"{tw}: selector {sel} does not filter on $namespace and $pod")
+            # Aggregations keep the cluster label: `by (...)` lists it unless the result is
+            # one number per dashboard selection (no `by`), and every `on (...)` includes it.
+            for kind, labels in re.findall(r"\b(by|on)\s*\(([^)]*)\)", expr):
+                if "cluster" not in [x.strip() for x in labels.split(",")]:
+                    errors.append(f"{tw}: `{kind} ({labels})` drops the cluster label")
             for metric in sorted(metric_names(expr) - known):
                 errors.append(f"{tw}: metric {metric} is neither in docs/metrics.md nor a recording rule")
     print(f"  {name}: uid {uid}, {count} panels")

@@ -9,7 +9,7 @@ One JSON object per line:
 Template variables are replaced by values that match everything, so that each query can be
 sent as is to a Prometheus (end-to-end tests) or checked with promtool (grafana/check.sh):
 
-    $job, $instance, $process, $port  ->  .*
+    $cluster, $job, $instance, $namespace, $pod, $process, $port  ->  .*
     $__rate_interval -> 1m    $__interval -> 15s    $__range -> 1h
 
 in all the forms Grafana accepts: $var, ${var}, ${var:format} and [[var]]. A variable that is
@@ -32,10 +32,13 @@ import signal
 import sys
 
 DEFAULTS = {
+    "cluster": ".*",
     "job": ".*",
     "instance": ".*",
     "process": ".*",
     "port": ".*",
+    "namespace": ".*",
+    "pod": ".*",
     "__rate_interval": "1m",
     "__interval": "15s",
     "__range": "1h",

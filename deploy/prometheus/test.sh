@@ -8,15 +8,16 @@
 #      metric an expression uses is in docs/metrics.md, a recording rule, `up`, or one of the
 #      EXTERNAL metrics of other exporters (kube-state-metrics' kube_pod_info)
 #   3. promtool test rules on tests/*.test.yml
-#   4. render-rules.sh: identity, mappings without chaining, job rename, determinism, errors,
-#      and promtool check rules on a rendered copy; --threshold: only the named alert's literal
-#      changes, no chaining, errors, and a promtool unit test of a copy with a lower threshold
-#   5. promtool test rules on tests/rendered/*.test.yml, each against a copy rendered with the
-#      arguments of its "# render-args:" line
+#   4. a copy rendered by the mixin with a lower CLOSE_WAIT age threshold and `for`: only those
+#      lines change, and a promtool unit test of that copy; invalid mixin configuration fails
+#   5. promtool test rules on tests/rendered/*.test.yml, each against a copy rendered by
+#      mixin/generate.sh with the jsonnet configuration of its "# mixin-config:" line
+# That the shipped files are what the mixin renders is the mixin_drift test (mixin/generate.sh
+# --check); other configurations, e.g. another cluster label, are tests/mixin/config_test.sh.
 #   6. grafana/check.sh (dashboards and their queries), unless --no-grafana
 #
 # Usage: deploy/prometheus/test.sh [--no-grafana]
-# Needs promtool and python3 (standard library only). Prints every command it runs; exits 1 if
+# Needs promtool, python3 (standard library only) and jsonnet. Prints every command it runs; exits 1 if
 # any step failed.
 
 set -u
@@ -24,7 +25,7 @@ set -u
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 root=$(CDPATH='' cd -- "$here/../.." && pwd)
 rules="$here/tcpstate_exporter.rules.yml"
-render="$here/render-rules.sh"
+mixin="$root/mixin/generate.sh"
 promtool=${PROMTOOL:-promtool}
 failures=0
 grafana=1
@@ -173,82 +174,19 @@ EOF
 step "3. promtool test rules"
 run "$promtool" test rules "$here"/tests/*.test.yml
 
-step "4. render-rules.sh"
-# Identity: no arguments, no change.
-printf '+ %s\n' "$render > identity.yml && cmp"
-if "$render" >"$tmp/identity.yml" && cmp -s "$rules" "$tmp/identity.yml"; then :; else fail "render-rules.sh without arguments must reproduce the file"; fi
-
-before=$(cksum <"$rules")
-args="--for 15m=5m --for 5m=1m --window 30m=2m --window 5m=1m --job e2e"
-# shellcheck disable=SC2086
-run "$render" $args -o "$tmp/rendered.yml"
-# shellcheck disable=SC2086
-run "$render" $args -o "$tmp/rendered2.yml"
-run cmp "$tmp/rendered.yml" "$tmp/rendered2.yml"
-[ "$(cksum <"$rules")" = "$before" ] || fail "render-rules.sh changed the shipped file"
-run "$promtool" check rules "$tmp/rendered.yml"
-
-count() { # PATTERN FILE
-    grep -Ec "$1" "$2"
-}
+step "4. a copy rendered by the mixin with other settings (mixin/generate.sh --config)"
+# Lingering with a 60 s age limit and for: 1m: the override must take effect, nothing else.
+mkdir -p "$tmp/threshold-test"
+run sh "$mixin" --config '{ closeWaitLingering+: { thresholdSeconds: 60, "for": "1m" } }' \
+    --out "$tmp/threshold-render" >/dev/null &&
+    cp "$tmp/threshold-render/deploy/prometheus/tcpstate_exporter.rules.yml" "$tmp/threshold-test/"
+run "$promtool" check rules "$tmp/threshold-test/tcpstate_exporter.rules.yml"
 check_count() { # DESCRIPTION EXPECTED ACTUAL
     printf '  %s: expected %s, got %s\n' "$1" "$2" "$3"
-    [ "$2" -eq "$3" ] || fail "render-rules.sh: $1"
+    [ "$2" -eq "$3" ] || fail "$1"
 }
-for15=$(count '^ *for: 15m$' "$rules")
-for5=$(count '^ *for: 5m$' "$rules")
-for1=$(count '^ *for: 1m$' "$rules")
-w30=$(grep -o '\[30m\]' "$rules" | wc -l)
-w5=$(grep -o '\[5m\]' "$rules" | wc -l)
-check_count "for: 15m became for: 5m (no chaining to 1m)" "$for15" "$(count '^ *for: 5m$' "$tmp/rendered.yml")"
-check_count "for: 5m and for: 1m are for: 1m" "$((for5 + for1))" "$(count '^ *for: 1m$' "$tmp/rendered.yml")"
-check_count "[30m] became [2m]" "$w30" "$(grep -o '\[2m\]' "$tmp/rendered.yml" | wc -l)"
-check_count "[5m] became [1m]" "$w5" "$(grep -o '\[1m\]' "$tmp/rendered.yml" | wc -l)"
-check_count "no [30m] left" 0 "$(grep -o '\[30m\]' "$tmp/rendered.yml" | wc -l)"
-check_count "job=\"e2e\"" "$(grep -o 'job="tcpstate_exporter"' "$rules" | wc -l)" "$(grep -o 'job="e2e"' "$tmp/rendered.yml" | wc -l)"
-# Only the mapped lines and one header line differ.
-changed=$(diff "$rules" "$tmp/rendered.yml" | grep -c '^>')
-check_count "changed lines (mapped lines + 1 header line)" \
-    "$((for15 + for5 + $(grep -c '\[30m\]\|\[5m\]\|job="tcpstate_exporter"' "$rules") + 1))" "$changed"
-
-# Errors: exit status 2, no output file.
-for bad in "--for 7m=1m" "--window 30m" "--for 15m=soon" "--for 15m=1m --for 15m=2m" "--job a|b" "--bogus"; do
-    printf '+ %s %s  (must fail with status 2)\n' "$render" "$bad"
-    # shellcheck disable=SC2086
-    "$render" $bad -o "$tmp/bad.yml" 2>/dev/null
-    status=$?
-    if [ "$status" -ne 2 ] || [ -e "$tmp/bad.yml" ]; then
-        fail "render-rules.sh $bad: status $status (expected 2, no output)"
-        rm -f "$tmp/bad.yml"
-    fi
-done
-
-# Thresholds: only the literal of the named alert changes, whole numbers only, all mappings at
-# once (Growing: 10 -> 0 and 0 -> 5 swap places instead of chaining to 5 and 5).
-targs="--threshold TcpstateCloseWaitLingering=1800:15 --threshold TcpstateEphemeralPortExhaustion=0.9:0.5"
-targs="$targs --threshold TcpstateCloseWaitGrowing=10:0 --threshold TcpstateCloseWaitGrowing=0:5"
-# shellcheck disable=SC2086
-run "$render" $targs --window 30m=2m -o "$tmp/thresholds.yml"
-# shellcheck disable=SC2086
-run "$render" $targs --window 30m=2m -o "$tmp/thresholds2.yml"
-run cmp "$tmp/thresholds.yml" "$tmp/thresholds2.yml"
-[ "$(cksum <"$rules")" = "$before" ] || fail "render-rules.sh --threshold changed the shipped file"
-run "$promtool" check rules "$tmp/thresholds.yml"
-check_count "Lingering: > 1800 became > 15" 1 "$(count 'oldest_age_seconds:max > 15$' "$tmp/thresholds.yml")"
-check_count "no > 1800 left" 0 "$(count '> 1800$' "$tmp/thresholds.yml")"
-check_count "EphemeralPortExhaustion critical: > 0.9 became > 0.5" 1 "$(count 'ports:ratio > 0[.]5$' "$tmp/thresholds.yml")"
-check_count "EphemeralPortExhaustion warning keeps > 0.7" "$(count 'ports:ratio > 0[.]7$' "$rules")" "$(count 'ports:ratio > 0[.]7$' "$tmp/thresholds.yml")"
-check_count "Growing: > 10 became > 0" 1 "$(count 'close_wait_sockets:sum > 0$' "$tmp/thresholds.yml")"
-check_count "Growing: deriv > 0 became > 5 (no chaining)" 1 "$(count 'sum\[2m\]\) > 5$' "$tmp/thresholds.yml")"
-check_count "CloseWaitHigh keeps > 1000" "$(count 'sum > 1000$' "$rules")" "$(count 'sum > 1000$' "$tmp/thresholds.yml")"
-# 4 lines with a mapped literal (the only [30m] window is on the deriv line) + 1 header line.
-check_count "changed lines (4 lines with a mapped literal or window + 1 header line)" \
-    "$((4 + 1))" "$(diff "$rules" "$tmp/thresholds.yml" | grep -c '^>')"
-check_count "the [30m] window is on a line with a mapped literal" 1 "$(grep -c '\[30m\]) > 0$' "$rules")"
-# A rendered copy behaves as documented: Lingering with a 60 s age limit (and for: 1m).
-mkdir -p "$tmp/threshold-test"
-run "$render" --threshold TcpstateCloseWaitLingering=1800:60 --for 5m=1m \
-    -o "$tmp/threshold-test/tcpstate_exporter.rules.yml"
+check_count "lines that differ from the shipped rules (expr, for, the header table row)" 3 \
+    "$(diff "$rules" "$tmp/threshold-test/tcpstate_exporter.rules.yml" | grep -c '^>')"
 cat >"$tmp/threshold-test/threshold.test.yml" <<'EOF'
 rule_files:
   - tcpstate_exporter.rules.yml
@@ -259,7 +197,7 @@ group_eval_order:
   - tcpstate-time-wait-and-ports
   - tcpstate-exporter
 tests:
-  - name: --threshold TcpstateCloseWaitLingering=1800:60 fires on a 2-minute-old CLOSE_WAIT socket
+  - name: closeWaitLingering thresholdSeconds 60 fires on a 2-minute-old CLOSE_WAIT socket
     interval: 1m
     input_series:
       # 30 s older every minute: above 60 from 3m (90), firing from 4m with for: 1m.
@@ -288,30 +226,21 @@ tests:
               runbook_url: "https://github.com/tcpstate/tcpstate_exporter/blob/main/docs/runbook.md#tcpstateclosewaitlingering"
 EOF
 run "$promtool" test rules "$tmp/threshold-test/threshold.test.yml"
+# A configuration the mixin cannot render is an error (status 2), not a silently shipped file.
+printf '+ %s\n' "sh $mixin --config '{ closeWaitHigh+: { threshold: } }'  (must fail with status 2)"
+sh "$mixin" --config '{ closeWaitHigh+: { threshold: } }' --out "$tmp/bad" >/dev/null 2>&1
+status=$?
+[ "$status" -eq 2 ] || fail "generate.sh with invalid jsonnet: status $status (expected 2)"
 
-for bad in "--threshold TcpstateCloseWaitLingering=1801:15" "--threshold NoSuchAlert=10:1" \
-    "--threshold TcpstateCloseWaitLingering=1000:5" "--threshold TcpstateCloseWaitGrowing=30:1" \
-    "--threshold TcpstateCloseWaitLingering=1800" "--threshold TcpstateCloseWaitLingering=1800:soon" \
-    "--threshold TcpstateCloseWaitLingering=1800:1 --threshold TcpstateCloseWaitLingering=1800:2"; do
-    printf '+ %s %s  (must fail with status 2)\n' "$render" "$bad"
-    # shellcheck disable=SC2086
-    "$render" $bad -o "$tmp/bad.yml" 2>/dev/null
-    status=$?
-    if [ "$status" -ne 2 ] || [ -e "$tmp/bad.yml" ]; then
-        fail "render-rules.sh $bad: status $status (expected 2, no output)"
-        rm -f "$tmp/bad.yml"
-    fi
-done
-
-step "5. promtool test rules on rendered copies"
+step "5. promtool test rules on copies rendered with other settings"
 for t in "$here"/tests/rendered/*.test.yml; do
     [ -e "$t" ] || continue
-    targs=$(sed -n 's/^# render-args: //p' "$t")
+    cfg=$(sed -n 's/^# mixin-config: //p' "$t")
+    [ -n "$cfg" ] || { fail "$t has no '# mixin-config:' line"; continue; }
     d="$tmp/rendered-$(basename "$t" .test.yml)"
     mkdir -p "$d"
-    # shellcheck disable=SC2086
-    run "$render" $targs -o "$d/tcpstate_exporter.rules.yml" &&
-        cp "$t" "$d/" &&
+    run sh "$mixin" --config "$cfg" --out "$d/out" >/dev/null &&
+        cp "$d/out/deploy/prometheus/tcpstate_exporter.rules.yml" "$t" "$d/" &&
         run "$promtool" test rules "$d/$(basename "$t")"
 done
 

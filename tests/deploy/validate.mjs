@@ -383,7 +383,7 @@ function wiringAndSecurity(name, objs) {
   if (rule) {
     const rulesFile = YAML.parse(readFileSync(join(root, "deploy/prometheus/tcpstate_exporter.rules.yml"), "utf8"));
     check(isDeepStrictEqual(rule.spec, rulesFile), id(rule),
-      "spec differs from deploy/prometheus/tcpstate_exporter.rules.yml (run deploy/kubernetes/generate.sh)");
+      "spec differs from deploy/prometheus/tcpstate_exporter.rules.yml (run make -C mixin)");
     check((rule.spec?.groups ?? []).length > 0, id(rule), "no rule groups");
   }
 }

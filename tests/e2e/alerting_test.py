@@ -3,39 +3,50 @@
 
 Inside a fresh network namespace (loopback only) it starts:
 
-  * tcpstate_exporter (poll every second, tests/fixtures/alerting/exporter.yml),
-  * a real Prometheus scraping it every second with the shipped rules rendered by
-    deploy/prometheus/render-rules.sh (short `for:`, short windows, and with --threshold a 15 s
-    CLOSE_WAIT age limit and a CLOSE_WAIT count limit of 40: never an edited copy),
+  * tcpstate_exporter (poll every second, namespaces.mode all as in the DaemonSet,
+    tests/fixtures/alerting/exporter.yml.in),
+  * a real Prometheus scraping it every second, adding the target label cluster="e2e-cluster",
+    with the rules rendered by the mixin (mixin/generate.sh --config RENDER_CONFIG: short
+    `for:`, short windows, a 10 s CLOSE_WAIT age limit and a CLOSE_WAIT count limit of 20
+    (all three CLOSE_WAIT alerts can fire ~15 s after the leak starts);
+    never an edited copy),
   * a real Alertmanager sending every notification, resolved ones included, to
-  * a webhook receiver of this test (webhook_receiver.py) that logs every POST to a file,
+  * a webhook receiver of this test (webhook_receiver.py) that logs every POST to a file; a
+    route on pod_namespace sends the simulated pod's alerts to that namespace's receiver,
+  * a simulated pod: its own network namespace (loopback only), a kubelet-style pod cgroup
+    (kubepods/besteffort/pod<uid>/<container>, as in tests/e2e/pods_test.py) and the kubelet's
+    pod log directory <namespace>_<name>_<uid>, which names the pod; in it
   * leaker.py, a process named "leaky-client" that leaks 2 CLOSE_WAIT sockets per second,
-    outbound to its own port 23456.
+    outbound to its own port 23456 (and, for the TIME_WAIT panels, sockpop).
 
 It checks that:
 
   1. TcpstateCloseWaitGrowing, TcpstateCloseWaitLingering and TcpstateCloseWaitHigh fire and
-     reach the webhook with process="leaky-client", direction="outbound", port="23456" (and the
-     job, instance, severity and runbook_url they should have);
+     reach the webhook with process="leaky-client", direction="outbound", port="23456",
+     pod_namespace and pod_name of the simulated pod, its pod_uid and cluster (and the job,
+     instance, severity and runbook_url they should have; the summary names pod and cluster),
+     on the pod namespace's route;
   2. every query of every Grafana dashboard panel (grafana/list-queries.py, run against this
-     Prometheus with the real job and instance) succeeds and returns data, as an instant query
-     and, for time-series panels, as a range query; a query ending in `or vector(0)` must
-     return data without that fallback too; every metric a query names exists in this
-     Prometheus; every label_values() dashboard variable has values (sockpop adds TIME_WAIT
-     sockets so that the TIME_WAIT panels have something to show). One exception, verified at
-     run time and printed as KNOWN GAP: net.ipv4.tcp_max_orphans is a global sysctl that
-     /proc/sys shows only in the initial network namespace, so in the test's namespace the
-     exporter has no tcpstate_kernel_tcp_max_orphans (see INIT_NETNS_ONLY);
+     Prometheus with the real cluster, job and instance) succeeds and returns data, as an
+     instant query and, for time-series panels, as a range query; the per-pod panels also with
+     the namespace and pod variables set to the simulated pod; a query ending in `or vector(0)`
+     must return data without that fallback too; every metric a query names exists in this
+     Prometheus; every label_values() dashboard variable has values, the cluster, namespace and
+     pod variables the test's. A metric that cannot exist where the exporter runs is a KNOWN GAP
+     only after checking why at run time (INIT_NETNS_ONLY: net.ipv4.tcp_max_orphans is shown
+     only in the initial network namespace; with namespaces.mode all the exporter reads that
+     one too, so normally there is no gap);
   3. after the leaker exits, the three alerts resolve and the webhook receives them with
      status "resolved" (and not before the leaker exits).
 
 Every wait is bounded and says on timeout what it waited for and the last state seen. All
 processes are stopped, the namespace deleted (no process may be left in it) and the temporary
-directory removed, also on failure. A run takes about 50 s; it gives up after OVERALL_TIMEOUT
+directory removed, also on failure. A run takes about 40 s; it gives up after OVERALL_TIMEOUT
 (180 s) plus at most CLEANUP_TIMEOUT (45 s) of cleanup.
 
 Usage: alerting_test.py EXPORTER SOCKPOP
-Needs root (exit 77 = skipped otherwise) and the prometheus, alertmanager (Debian:
+Needs root and a writable cgroup hierarchy (exit 77 = skipped otherwise), jsonnet (the mixin)
+and the prometheus, alertmanager (Debian:
 prometheus-alertmanager) and promtool binaries (exit 77 when missing, unless
 TCPSTATE_E2E_REQUIRE_PROMETHEUS=1, which makes that a failure). PROMETHEUS, ALERTMANAGER,
 PROMTOOL and AMTOOL in the environment override the binaries' paths.
@@ -58,6 +69,8 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures", "alerting")
 sys.path.insert(0, HERE)
 from netns_util import (SKIP, Netns, fetch_all, find_binary, parse_exposition,  # noqa: E402
                         require_root, value, wait_for)
+from pod_util import (PodCgroup, choose_hierarchies, new_container_id,  # noqa: E402
+                      new_pod_uid)
 
 OVERALL_TIMEOUT = 180  # then at most CLEANUP_TIMEOUT more; ctest TIMEOUT is 300
 CLEANUP_TIMEOUT = 45
@@ -70,15 +83,27 @@ LEAK_PORT = 23456  # outside ip_local_port_range, so the port label is the numbe
 LEAK_NAME = "leaky-client"
 TIME_WAIT_BASE_PORT = 24000  # sockpop: TIME_WAIT sockets toward BASE+2
 
-# The documented override: shipped rules rendered with short `for:` and windows, and two
-# thresholds lowered so that the CLOSE_WAIT alerts fire within seconds.
-RENDER_ARGS = [
-    "--for", "15m=5s", "--for", "10m=5s", "--for", "5m=5s",
-    "--window", "30m=20s", "--window", "5m=20s",
-    "--threshold", "TcpstateCloseWaitLingering=1800:15",
-    "--threshold", "TcpstateCloseWaitHigh=1000:40",
-    "--job", JOB,
-]
+CLUSTER = "e2e-cluster"
+POD_NAMESPACE = "team-payments"
+POD_NAME = f"checkout-{os.getpid()}"
+# The documented override: the mixin rendered with short `for:` and windows (every 15m, 10m and
+# 5m `for` is 5s, the 30m and 5m windows 20s), two thresholds lowered so that the CLOSE_WAIT
+# alerts fire within seconds, and the test's job.
+RENDER_CONFIG = "{ " + ", ".join([
+    f"tcpstateSelector: 'job=\"{JOB}\"'",
+    "closeWaitGrowing+: { window: '20s', 'for': '5s' }",
+    "closeWaitHigh+: { threshold: 20, 'for': '5s' }",
+    "closeWaitLingering+: { thresholdSeconds: 10, 'for': '5s' }",
+    "timeWaitBuckets+: { warning+: { 'for': '5s' }, critical+: { 'for': '5s' } }",
+    "timeWaitOverflow+: { window: '20s' }",
+    "ephemeralPortExhaustion+: { warning+: { 'for': '5s' }, critical+: { 'for': '5s' } }",
+    "acceptQueueNearFull+: { 'for': '5s' }",
+    "listenOverflows+: { window: '20s' }",
+    "exporterDown+: { 'for': '5s' }", "exporterAbsent+: { 'for': '5s' }",
+    "exporterTargetsMissing+: { 'for': '5s' }", "exporterPollsFailing+: { 'for': '5s' }",
+    "exporterSourceDown+: { 'for': '5s' }", "processAttributionUnavailable+: { 'for': '5s' }",
+    "exporterConfigReloadFailed+: { 'for': '5s' }",
+]) + " }"
 CLOSE_WAIT_ALERTS = {
     "TcpstateCloseWaitGrowing": "warning",
     "TcpstateCloseWaitLingering": "warning",
@@ -91,7 +116,8 @@ CLOSE_WAIT_ALERTS = {
 # absent in the test's namespace and present in the initial one. Any other empty query fails.
 INIT_NETNS_ONLY = {"tcpstate_kernel_tcp_max_orphans": "/proc/sys/net/ipv4/tcp_max_orphans"}
 LEAK_LABELS = {"process": LEAK_NAME, "direction": "outbound", "port": str(LEAK_PORT),
-               "job": JOB, "instance": EXPORTER_ADDR}
+               "job": JOB, "instance": EXPORTER_ADDR, "cluster": CLUSTER,
+               "pod_namespace": POD_NAMESPACE, "pod_name": POD_NAME}
 
 START = time.monotonic()
 
@@ -108,6 +134,61 @@ def on_alarm(*_):
     raise Timeout(f"test exceeded its overall limit of {OVERALL_TIMEOUT}s")
 
 
+class LeakPod:
+    """The simulated pod of the leak: a network namespace (loopback only), a kubelet-style pod
+    cgroup (cgroupfs driver, BestEffort) and the kubelet's pod log directory, which is where
+    the exporter (namespaces.pod_names: kubelet) takes pod_namespace and pod_name from.
+    Processes start in the cgroup (the shell joins it before exec), so that no sample of the
+    leak is ever without its pod labels."""
+
+    def __init__(self, hierarchy, logs_dir):
+        self.netns = f"tcpstate-alerting-pod-{os.getpid()}"
+        self.uid = new_pod_uid()
+        self.cgroup = PodCgroup(hierarchy,
+                                f"kubepods/besteffort/pod{self.uid}/{new_container_id()}")
+        self.log_dir = os.path.join(logs_dir, f"{POD_NAMESPACE}_{POD_NAME}_{self.uid}")
+        self.created = False
+        self.inode = None
+
+    def create(self):
+        subprocess.run(["ip", "netns", "add", self.netns], check=True, timeout=30)
+        self.created = True
+        subprocess.run(["ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up"],
+                       check=True, timeout=30)
+        link = subprocess.run(["ip", "netns", "exec", self.netns, "readlink", "/proc/self/ns/net"],
+                              capture_output=True, text=True, check=True, timeout=30).stdout
+        self.inode = re.fullmatch(r"net:\[(\d+)\]\s*", link).group(1)
+        self.cgroup.create()
+        os.makedirs(self.log_dir)
+
+    def argv(self, argv):
+        # $0 is the cgroup directory: join it, then enter the namespace and exec the command.
+        return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', self.cgroup.path,
+                "ip", "netns", "exec", self.netns] + list(argv)
+
+    def describe(self):
+        return (f"pod {POD_NAMESPACE}/{POD_NAME} uid {self.uid}: netns {self.netns} (inode "
+                f"{self.inode}), cgroup {self.cgroup.path}, kubelet directory {self.log_dir}")
+
+    def remove(self):
+        """Kills what is left in the namespace, removes cgroup and namespace. Never raises."""
+        try:
+            if self.created:
+                pids = subprocess.run(["ip", "netns", "pids", self.netns], capture_output=True,
+                                      text=True, timeout=30).stdout.split()
+                for pid in pids:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+            self.cgroup.remove()
+        except Exception as e:  # noqa: BLE001 - cleanup goes on
+            print(f"cleanup of the pod: {e!r}", file=sys.stderr)
+        if self.created:
+            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, timeout=30)
+            self.created = False
+
+
 class Harness:
     def __init__(self, ns, tmp, binaries):
         self.ns = ns
@@ -118,11 +199,16 @@ class Harness:
 
     # ---- processes -------------------------------------------------------------------------
 
-    def spawn(self, name, argv, stdin=subprocess.DEVNULL):
+    def spawn(self, name, argv, stdin=subprocess.DEVNULL, pod=None):
+        """Starts argv in the test's namespace, or with pod= in the simulated pod."""
         path = os.path.join(self.tmp, f"{name}.log")
         logf = open(path, "wb")
         try:
-            proc = self.ns.spawn(argv, stdin=stdin, stdout=logf, stderr=subprocess.STDOUT)
+            if pod is None:
+                proc = self.ns.spawn(argv, stdin=stdin, stdout=logf, stderr=subprocess.STDOUT)
+            else:
+                proc = subprocess.Popen(pod.argv(argv), stdin=stdin, stdout=logf,
+                                        stderr=subprocess.STDOUT)
         finally:
             logf.close()
         self.procs.append((name, proc, path))
@@ -303,19 +389,21 @@ def nonempty(doc):
 # ---- the test -------------------------------------------------------------------------------
 
 def render_rules(h):
-    rules = os.path.join(h.tmp, "tcpstate_exporter.rules.yml")
-    render = os.path.join(ROOT, "deploy", "prometheus", "render-rules.sh")
-    subprocess.run(["sh", render] + RENDER_ARGS + ["-o", rules], check=True)
+    out = os.path.join(h.tmp, "mixin")
+    subprocess.run(["sh", os.path.join(ROOT, "mixin", "generate.sh"), "--config", RENDER_CONFIG,
+                    "--out", out], check=True, stdout=subprocess.DEVNULL)
+    rules = os.path.join(out, "deploy", "prometheus", "tcpstate_exporter.rules.yml")
     subprocess.run([h.bin["promtool"], "check", "rules", rules], check=True,
                    stdout=subprocess.DEVNULL)
     with open(rules, encoding="utf-8") as f:
         text = f.read()
-    assert "tcpstate_close_wait_oldest_age_seconds:max > 15\n" in text, "threshold not rendered"
-    log(f"rendered rules: render-rules.sh {' '.join(RENDER_ARGS)}")
+    assert "tcpstate_close_wait_oldest_age_seconds:max > 10\n" in text, "threshold not rendered"
+    assert f'up{{job="{JOB}"}}' in text, "job selector not rendered"
+    log(f"rendered rules: mixin/generate.sh --config {RENDER_CONFIG}")
     return rules
 
 
-def write_configs(h, rules):
+def write_configs(h, rules, kubelet_logs):
     def fill(name, **subst):
         with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
             text = f.read()
@@ -328,8 +416,10 @@ def write_configs(h, rules):
         return out
 
     prom = fill("prometheus.yml.in", RULES=rules, ALERTMANAGER=ALERTMANAGER_ADDR, JOB=JOB,
-                EXPORTER=EXPORTER_ADDR)
-    am = fill("alertmanager.yml.in", WEBHOOK_URL=f"http://{WEBHOOK_ADDR}/alerts")
+                EXPORTER=EXPORTER_ADDR, CLUSTER=CLUSTER)
+    am = fill("alertmanager.yml.in", WEBHOOK_URL=f"http://{WEBHOOK_ADDR}/alerts",
+              POD_NAMESPACE=POD_NAMESPACE)
+    h.exporter_cfg = fill("exporter.yml.in", KUBELET_POD_LOGS_DIR=kubelet_logs)
     subprocess.run([h.bin["promtool"], "check", "config", prom], check=True,
                    stdout=subprocess.DEVNULL)
     if h.bin.get("amtool"):
@@ -339,8 +429,7 @@ def write_configs(h, rules):
 
 
 def start_stack(h, exporter, prom_cfg, am_cfg):
-    cfg = os.path.join(FIXTURES, "exporter.yml")
-    h.spawn("exporter", [exporter, "--config", cfg, "--web.listen-address", EXPORTER_ADDR])
+    h.spawn("exporter", [exporter, "--config", h.exporter_cfg, "--web.listen-address", EXPORTER_ADDR])
     h.spawn("webhook", [sys.executable, os.path.join(HERE, "webhook_receiver.py"),
                         "--listen", WEBHOOK_ADDR, "--out", h.hooks])
     h.spawn("alertmanager", [h.bin["alertmanager"], f"--config.file={am_cfg}",
@@ -382,13 +471,13 @@ def start_stack(h, exporter, prom_cfg, am_cfg):
     log("stack ready: exporter scraped by Prometheus, Alertmanager and webhook up")
 
 
-def start_leaker(h):
+def start_leaker(h, pod):
     ready = os.path.join(h.tmp, "leaker.ready")
     proc = h.spawn("leaker", [sys.executable, os.path.join(HERE, "leaker.py"),
                               "--port", str(LEAK_PORT), "--name", LEAK_NAME, "--rate", "2",
                               "--interval", "1", "--max", "2000", "--max-seconds",
                               str(OVERALL_TIMEOUT), "--ready-file", ready],
-                   stdin=subprocess.PIPE)
+                   stdin=subprocess.PIPE, pod=pod)
 
     def is_ready():
         if proc.poll() is not None:
@@ -401,11 +490,15 @@ def start_leaker(h):
     with open(f"/proc/{proc.pid}/comm", encoding="utf-8") as f:
         comm = f.read().strip()
     assert comm == LEAK_NAME, f"leaker pid {proc.pid} has comm {comm!r}, want {LEAK_NAME!r}"
+    with open(f"/proc/{proc.pid}/cgroup", encoding="utf-8") as f:
+        cgroups = f.read()
+    assert pod.cgroup.proc_line() in cgroups, f"leaker not in {pod.cgroup.proc_line()}: {cgroups}"
+    assert os.readlink(f"/proc/{proc.pid}/ns/net") == f"net:[{pod.inode}]", "leaker not in the pod"
     log(f"leaker: {line}")
     return proc
 
 
-def wait_firing(h, leak_started):
+def wait_firing(h, leak_started, pod):
     def firing():
         h.check_alive()
         return len(leak_events(h.hook_events(), "firing")) == len(CLOSE_WAIT_ALERTS)
@@ -419,18 +512,26 @@ def wait_firing(h, leak_started):
         assert n_status == "firing", (name, n_status)
         url = annotations.get("runbook_url", "")
         assert url.endswith("#" + name.lower()), (name, url)
-        assert LEAK_NAME in annotations.get("summary", ""), (name, annotations)
+        summary = annotations.get("summary", "")
+        assert LEAK_NAME in summary and f"in pod {POD_NAMESPACE}/{POD_NAME}" in summary \
+            and f"(cluster {CLUSTER})" in summary, (name, annotations)
+        assert labels.get("pod_uid") == pod.uid and labels.get("netns") == pod.inode, \
+            (name, labels, pod.describe())
+        # Routed on pod_namespace to the namespace's owner.
+        assert records[i]["path"] == f"/alerts/{POD_NAMESPACE}", (name, records[i]["path"])
         log(f"webhook got {name} firing {records[i]['received_at'] - leak_started:.1f}s after "
             f"the leak started (notification #{i}): "
-            f"{ {k: labels[k] for k in ('process', 'direction', 'port', 'severity')} }")
+            f"{ {k: labels[k] for k in ('cluster', 'pod_namespace', 'pod_name', 'process', 'port', 'severity')} }"
+            f" via {records[i]['path']}")
 
 
-def check_dashboards(h, sockpop):
-    # TIME_WAIT panels need TIME_WAIT sockets: sockpop makes 5 (they live 60 s, no owner).
+def check_dashboards(h, sockpop, pod):
+    # TIME_WAIT panels need TIME_WAIT sockets: sockpop makes 5 in the pod (they live 60 s, no
+    # owner; the pod's namespace gives them the pod labels).
     ready = os.path.join(h.tmp, "sockpop.ready")
     sp = h.spawn("sockpop", [sockpop, "--family", "4", "--time-wait", "5", "--port",
                              str(TIME_WAIT_BASE_PORT), "--hold-seconds", "120",
-                             "--ready-file", ready], stdin=subprocess.PIPE)
+                             "--ready-file", ready], stdin=subprocess.PIPE, pod=pod)
 
     def sp_ready():
         if sp.poll() is not None:
@@ -440,7 +541,7 @@ def check_dashboards(h, sockpop):
 
     log(f"sockpop: {wait_for(sp_ready, 60, 'sockpop READY', interval=0.2)}")
     tw = f'tcpstate_port_sockets{{job="{JOB}", state="time_wait", direction="outbound", ' \
-         f'port="{TIME_WAIT_BASE_PORT + 2}"}} > 0'
+         f'port="{TIME_WAIT_BASE_PORT + 2}", pod_name="{POD_NAME}"}} > 0'
     wait_for(lambda: h.query(tw), 30, f"Prometheus to see the TIME_WAIT sockets ({tw})",
              interval=1.0, state=h.describe_close_wait)
     # rate()/increase() over 1m and deriv() need at least two samples; make sure the exporter
@@ -451,11 +552,19 @@ def check_dashboards(h, sockpop):
         "the leak is not visible while checking the dashboards"
 
     lister = os.path.join(ROOT, "grafana", "list-queries.py")
-    out = subprocess.run([sys.executable, lister, "--set", f"job={JOB}",
-                          "--set", f"instance={EXPORTER_ADDR}"],
-                         capture_output=True, text=True, check=True).stdout
+    base = [sys.executable, lister, "--set", f"cluster={CLUSTER}", "--set", f"job={JOB}",
+            "--set", f"instance={EXPORTER_ADDR}"]
+    out = subprocess.run(base, capture_output=True, text=True, check=True).stdout
     queries = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert queries, "list-queries.py printed no query"
+    # The per-pod panels once more with the namespace and pod variables set to the pod.
+    out = subprocess.run(base + ["--set", f"namespace={POD_NAMESPACE}", "--set", f"pod={POD_NAME}"],
+                         capture_output=True, text=True, check=True).stdout
+    per_pod = [dict(q, panel=q["panel"] + " [namespace/pod selected]")
+               for q in map(json.loads, filter(str.strip, out.splitlines()))
+               if 'pod_name!=""' in q["expr"]]
+    assert len(per_pod) >= 6, f"only {len(per_pod)} per-pod queries"
+    queries += per_pod
 
     present = {r["metric"]["__name__"] for r in
                h.query(f'group by (__name__) ({{job="{JOB}"}})')}
@@ -516,8 +625,10 @@ def check_dashboards(h, sockpop):
 
     # Dashboard variables: label_values(SELECTOR, LABEL) must offer values, and the ones this
     # test created.
-    var_values = {"job": JOB, "instance": EXPORTER_ADDR, "process": ".*", "port": ".*"}
-    want = {"job": JOB, "instance": EXPORTER_ADDR, "process": LEAK_NAME, "port": str(LEAK_PORT)}
+    var_values = {"cluster": CLUSTER, "job": JOB, "instance": EXPORTER_ADDR, "process": ".*",
+                  "port": ".*", "namespace": ".*", "pod": ".*"}
+    want = {"cluster": CLUSTER, "job": JOB, "instance": EXPORTER_ADDR, "process": LEAK_NAME,
+            "port": str(LEAK_PORT), "namespace": POD_NAMESPACE, "pod": POD_NAME}
     n_vars = 0
     for path in sorted(os.listdir(os.path.join(ROOT, "grafana", "dashboards"))):
         if not path.endswith(".json"):
@@ -545,7 +656,8 @@ def check_dashboards(h, sockpop):
     assert not failures, (f"{len(failures)} dashboard check(s) failed:\n  "
                           + "\n  ".join(failures))
     log(f"dashboards: {len(queries) - len(gaps)} of {len(queries)} queries of {n_panels} panels "
-        f"and {n_vars} variables return data ({ok} checks); every other metric they name exists")
+        f"({len(per_pod)} per-pod queries with namespace/pod selected) and {n_vars} variables "
+        f"return data ({ok} checks); every other metric they name exists")
     for g in gaps:
         log(f"KNOWN GAP (not a test failure): {g}")
     sp.stdin.close()  # sockpop may go; its TIME_WAIT sockets stay for 60 s
@@ -609,24 +721,34 @@ def main():
         print(f"SKIP: {msg}", file=sys.stderr)
         return SKIP
 
+    hierarchies, notes = choose_hierarchies()
+    if hierarchies is None:
+        print(f"SKIP: {notes}", file=sys.stderr)
+        return SKIP
+
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     signal.alarm(OVERALL_TIMEOUT)
     tmp = tempfile.mkdtemp(prefix="tcpstate-alerting-")
     ns_name = None
+    kubelet_logs = os.path.join(tmp, "var-log-pods")
+    os.makedirs(kubelet_logs)
+    pod = LeakPod(hierarchies[2], kubelet_logs)  # cgroup2 if writable, else another
     try:
         with Netns("tcpstate-alerting") as ns:
             ns_name = ns.name
             h = Harness(ns, tmp, binaries)
             try:
                 rules = render_rules(h)
-                prom_cfg, am_cfg = write_configs(h, rules)
+                prom_cfg, am_cfg = write_configs(h, rules, kubelet_logs)
+                pod.create()
+                log(f"simulated {pod.describe()}")
                 start_stack(h, exporter, prom_cfg, am_cfg)
-                leaker = start_leaker(h)
+                leaker = start_leaker(h, pod)
                 t_leak = time.monotonic()
-                wait_firing(h, time.time())
+                wait_firing(h, time.time(), pod)
                 t_firing = time.monotonic() - t_leak
-                check_dashboards(h, sockpop)
+                check_dashboards(h, sockpop, pod)
                 t_stop = time.monotonic()
                 wait_resolved(h, leaker)
                 t_resolved = time.monotonic() - t_stop
@@ -637,6 +759,7 @@ def main():
                 signal.alarm(CLEANUP_TIMEOUT)  # the cleanup must not hang either
             h.stop_all()
     finally:
+        pod.remove()
         signal.alarm(0)
         shutil.rmtree(tmp, ignore_errors=True)
         if ns_name:
