@@ -155,9 +155,9 @@ def run_scenario(name, args, churn):
     rows = []
     try:
         sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        # Enough room for the churn's TIME_WAIT and short-lived ports.
+        # Room for the churn's TIME_WAIT; the exporter listens below it (19961).
         sh("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-           "net.ipv4.ip_local_port_range=10000 65000")
+           "net.ipv4.ip_local_port_range=20000 65000")
         total_seconds = 60 + 4 * (args.seconds + 12)
         for i in range(procs):
             ready = f"/dev/shm/tcpstate-bench-attr-{os.getpid()}-{name}-{i}.ready"

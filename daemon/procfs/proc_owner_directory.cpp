@@ -28,6 +28,11 @@ constexpr uint32_t kNegativeRetryPolls = 10;
 // fd numbers probed without finding an open fd, beyond those the fd count
 // says were opened, before a probe gives up and lists the directory.
 constexpr int64_t kProbeSlack = 32;
+// Free fd numbers in a row after which a probe stops once the count is met.
+constexpr int64_t kProbeRun = 8;
+// A process holding F fds is listed at most every F / this many polls when its
+// fd count disagrees with its table (0.1-2 us an fd: ~1.5 ms a poll at most).
+constexpr size_t kFdsPerListingPoll = 1000;
 // Marks a table entry for removal.
 constexpr uint32_t kGoneFd = 0x7fffffffU;
 // fds of shared sockets re-read per poll when nothing else asks for it.
@@ -294,6 +299,7 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
       return;
     }
     ++stats_.fd_dirs_listed;
+    record->second.listed_poll = poll_;
     FdTable next;
     next.reserve(listed.size());
     size_t i = 0;
@@ -375,17 +381,22 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
       std::erase_if(table, [](const FdEntry& e) { return e.fd == kGoneFd; });
     }
     // 2. fd numbers the table does not know, lowest first (the kernel hands
-    // out the lowest free number), until the fd count is accounted for.
-    bool consistent = false;
+    // out the lowest free number): until the fd count is accounted for and
+    // a run of kProbeRun numbers is free. The count is a moment of a process
+    // that goes on opening and closing; fds closed after the dump still hold
+    // sockets of the dump in the table, so it can say "done" early: the run
+    // catches what it undercounts.
     const int64_t count = (stopped || denied) ? -1 : CountOpenFds(dir.get());
-    if (count >= 0) {
-      const int64_t need = count - static_cast<int64_t>(table.size());
+    if (!stopped && !denied) {
+      const int64_t need = count >= 0 ? count - static_cast<int64_t>(table.size()) : 0;
       int64_t got = 0;
       int64_t misses = 0;
+      int64_t run = 0;
       FdTable added;
       size_t i = 0;
       uint32_t candidate = 0;
-      while (got < need && misses <= need + kProbeSlack && candidate < kGoneFd) {
+      while (candidate < kGoneFd && !(got >= need && run >= kProbeRun) &&
+             misses <= std::max<int64_t>(need, 0) + kProbeSlack) {
         if (i < table.size() && table[i].fd == candidate) {
           ++i;
           ++candidate;
@@ -399,10 +410,12 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
         if (read_new(candidate, &e)) {
           added.push_back(e);
           ++got;
+          run = 0;
         } else if (denied) {
           break;
         } else {
           ++misses;
+          ++run;
         }
         ++candidate;
       }
@@ -419,11 +432,20 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
           classify(*at);
         }
       }
-      consistent = !stopped && !denied && static_cast<int64_t>(table.size()) == count;
     }
-    // 3. Otherwise (fds closed that the table still shows, no fd count):
-    // one listing tells which.
-    if (!consistent && !stopped && !denied) reconcile(false);
+    // 3. The table still shows more (or fewer) fds than are open: fds were
+    // closed whose socket is in the dump, which only a listing tells (a
+    // socket the process gave up while it lives on elsewhere; one closed
+    // after the dump, the next poll's suspects). A listing costs a third of
+    // reading every link, so it is spaced out: at most every
+    // fds/kFdsPerListingPoll polls for the same process.
+    const bool consistent = count >= 0 && static_cast<int64_t>(table.size()) == count;
+    const uint32_t spacing =
+        std::max<uint32_t>(1, static_cast<uint32_t>(table.size() / kFdsPerListingPoll));
+    if (!consistent && !stopped && !denied &&
+        Reached(poll_, record->second.listed_poll + spacing)) {
+      reconcile(false);
+    }
   }
 
   record->second.table_sockets = static_cast<uint32_t>(
@@ -513,6 +535,7 @@ void ProcOwnerDirectory::ScanProcess(int32_t pid, FlatHashSet<uint32_t>& wanted)
       table.begin(), table.end(), [](const FdEntry& e) { return e.inode != 0 && !e.quiet; }));
   record.fds = std::move(table);
   record.synced_poll = poll_;
+  record.listed_poll = poll_;
 }
 
 void ProcOwnerDirectory::RevalidateShared(FlatHashSet<uint32_t>& wanted, size_t limit) {

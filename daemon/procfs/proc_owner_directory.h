@@ -94,6 +94,7 @@ class ProcOwnerDirectory : public OwnerDirectory {
     uint64_t sockets = 0;  // cache entries pointing here (scan order)
     FdTable fds;           // every fd of the process at the last read
     uint32_t synced_poll = 0;
+    uint32_t listed_poll = 0;  // last listing of /proc/<pid>/fd
     uint32_t table_sockets = 0;  // fds table shows holding a socket of the dump
   };
   // 16 bytes a cached socket with its key (FlatHashMap slot).
