@@ -108,7 +108,24 @@ def scrape(ns):
         raise OSError(r.stderr)
     total = lambda name: sum(float(l.split()[-1]) for l in r.stdout.splitlines()  # noqa: E731
                              if l.startswith(name) and not l.startswith("#"))
-    return total("tcpstate_polls_total"), total("tcpstate_process_attribution_fds_read_total")
+    return (total("tcpstate_polls_total"), total("tcpstate_process_attribution_fds_read_total"),
+            total('tcpstate_source_duration_seconds{source="process"}'))
+
+
+def peak_rss_mb(exe):
+    """VmHWM of the running exporter (`ip netns exec` execs it: the child of our child)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{pid}/exe") != os.path.realpath(exe):
+                continue
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return None
 
 
 def measure(exporter, ns, attribution, seconds):
@@ -127,11 +144,18 @@ def measure(exporter, ns, attribution, seconds):
             except OSError:
                 time.sleep(0.1)
         time.sleep(6)  # the first polls fill the owner cache
-        c0, (p0, f0) = cpu_seconds(e.pid), scrape(ns)
-        time.sleep(seconds)
-        c1, (p1, f1) = cpu_seconds(e.pid), scrape(ns)
+        c0, (p0, f0, _) = cpu_seconds(e.pid), scrape(ns)
+        # The latest poll's attribution time (wall, in-process), sampled once a poll.
+        attribution = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end - 2.5:
+            time.sleep(2.0)
+            attribution.append(scrape(ns)[2])
+        time.sleep(max(0.0, end - time.monotonic()))
+        c1, (p1, f1, _) = cpu_seconds(e.pid), scrape(ns)
         polls = max(1.0, p1 - p0)
-        return (c1 - c0) / polls, (f1 - f0) / polls, int(p1 - p0)
+        return ((c1 - c0) / polls, (f1 - f0) / polls, int(p1 - p0), peak_rss_mb(exporter),
+                statistics.median(attribution) if attribution else None)
     finally:
         e.terminate()
         e.wait(timeout=30)
@@ -178,12 +202,14 @@ def run_scenario(name, args, churn):
                                        ("attribution on, after", args.exporter, True)):
             if exe is None:
                 continue
-            cpu, links, polls = measure(exe, ns, attribution, args.seconds)
-            rows.append((what, cpu, links, polls))
+            cpu, links, polls, rss, attr = measure(exe, ns, attribution, args.seconds)
+            attr = attr if attribution else None
+            rows.append((what, cpu, links, polls, rss, attr))
             print(f"{name} {label}: {what}: {cpu * 1000:.1f} ms CPU/poll, {links:.0f} fd "
-                  f"links/poll ({polls} polls)", flush=True)
+                  f"links/poll ({polls} polls), peak RSS {rss} MB, attribution {attr}",
+                  flush=True)
         ss = ss_cpu(ns)
-        rows.append(("`ss -tanp` (one run)", ss, None, None))
+        rows.append(("`ss -tanp` (one run)", ss, None, None, None, None))
         print(f"{name} {label}: ss -tanp {ss * 1000:.0f} ms", flush=True)
     finally:
         for p, ready in holders:
@@ -234,20 +260,28 @@ def main():
         "population without new connections. CPU per poll = exporter utime + stime / polls "
         "(clock ticks of 10 ms: a row of P polls resolves 10 ms / P); fd links read per "
         "poll from `tcpstate_process_attribution_fds_read_total`. `ss -tanp`: CPU of one "
-        "run (median of 3).",
+        "run (median of 3). Attribution step: `tcpstate_source_duration_seconds{source=\"process\"}`"
+        " (wall time of the poll's owner look-ups and cache upkeep, after the dump), sampled "
+        "every 2 s, median. CPU per poll also holds the dump, which on this shared machine "
+        "walks other namespaces' sockets too (the established hash is shared): rows differ by "
+        "several ms from that alone. Peak RSS: VmHWM of the exporter at the end of its row.",
         "",
-        "| scenario | | CPU per poll | vs off | fd links read per poll | polls |",
-        "|---|---|---|---|---|---|",
+        "| scenario | | CPU per poll | vs off | fd links read per poll | attribution step "
+        "(wall, median) | polls | peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for (name, churn), rows in results.items():
         off = next((r[1] for r in rows if r[0] == "attribution off"), None)
-        for what, cpu, links, polls in rows:
+        for what, cpu, links, polls, rss, attr in rows:
             ratio = f"{cpu / off:.2f}x" if off and links is not None else ""
             lines.append(f"| {name}{'' if churn else ', no churn'} | {what} | "
                          f"{cpu * 1000:.1f} ms | {ratio} | "
                          f"{'' if links is None else f'{links:,.0f}'} | "
-                         f"{'' if polls is None else polls} |")
-    cmd = "sudo bench/attr_churn.py --before <main's tcpstate_exporter>"
+                         f"{'' if attr is None else f'{attr * 1000:.1f} ms'} | "
+                         f"{'' if polls is None else polls} | "
+                         f"{'' if rss is None else f'{rss:.1f} MB'} |")
+    cmd = ("sudo bench/attr_churn.py --before <main's tcpstate_exporter> "
+           f"--seconds {args.seconds}")
     lines += ["", f"Run with: `{cmd}` (writes this section).", ""]
     section = "\n".join(lines)
     print(section)

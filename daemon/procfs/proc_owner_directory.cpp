@@ -89,8 +89,8 @@ void ProcOwnerDirectory::BeginPoll() {
     auto identity = owner.sockets > 0 ? ReadProcessIdentity(proc_root_, owner.info.pid)
                                       : Result<ProcessIdentity>(Error{ESRCH, "unreferenced"});
     if (!identity.ok() || identity->start_time != owner.start_time) {
-      if (auto pid = pid_owner_.find(owner.info.pid); pid != pid_owner_.end() &&
-                                                      pid->second == it->first) {
+      if (auto pid = pid_owner_.find(owner.info.pid);
+          pid != pid_owner_.end() && pid->second == it->first) {
         pid_owner_.erase(pid);
       }
       it = owners_.erase(it);
@@ -141,7 +141,8 @@ OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm, uint6
 void ProcOwnerDirectory::ForgetOwner(OwnerId id) {
   auto it = owners_.find(id);
   if (it == owners_.end()) return;
-  if (auto pid = pid_owner_.find(it->second.info.pid); pid != pid_owner_.end() && pid->second == id) {
+  if (auto pid = pid_owner_.find(it->second.info.pid);
+      pid != pid_owner_.end() && pid->second == id) {
     pid_owner_.erase(pid);
   }
   owners_.erase(it);
@@ -448,9 +449,8 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
     }
   }
 
-  record->second.table_sockets = static_cast<uint32_t>(
-      std::count_if(table.begin(), table.end(),
-                    [](const FdEntry& e) { return e.inode != 0 && !e.quiet; }));
+  record->second.table_sockets = static_cast<uint32_t>(std::count_if(
+      table.begin(), table.end(), [](const FdEntry& e) { return e.inode != 0 && !e.quiet; }));
   if (denied) {
     ++stats_.errors_permission;
     if (pid != self_pid_) scan_denied_ = true;
@@ -559,7 +559,8 @@ void ProcOwnerDirectory::RevalidateShared(FlatHashSet<uint32_t>& wanted, size_t 
     auto at = std::lower_bound(table.begin(), table.end(), fd,
                                [](const FdEntry& e, uint32_t f) { return e.fd < f; });
     if (at == table.end() || at->fd != fd) continue;
-    const auto path = proc_root_ / std::to_string(owner->second.info.pid) / "fd" / std::to_string(fd);
+    const auto path =
+        proc_root_ / std::to_string(owner->second.info.pid) / "fd" / std::to_string(fd);
     char link[64];
     const ssize_t len = ::readlink(path.c_str(), link, sizeof(link));
     ++stats_.fds_read;
@@ -592,11 +593,11 @@ void ProcOwnerDirectory::RevalidateShared(FlatHashSet<uint32_t>& wanted, size_t 
 void ProcOwnerDirectory::Resolve(std::span<const uint32_t> inodes) {
   FlatHashSet<uint32_t> wanted;
   wanted.reserve(inodes.size());
-  bool resync = false;
+  FlatHashSet<uint32_t> retried;  // missed by the previous poll's search too
   for (uint32_t inode : inodes) {
     wanted.insert(inode);
     const InodeEntry* entry = inodes_.Find(inode);
-    if (entry != nullptr && entry->owner == kOwnerRetry) resync = true;
+    if (entry != nullptr && entry->owner == kOwnerRetry) retried.insert(inode);
   }
   if (wanted.empty()) return;
   // Each wanted inode ends up cached, found or not: growing once, here, spares
@@ -604,7 +605,7 @@ void ProcOwnerDirectory::Resolve(std::span<const uint32_t> inodes) {
   inodes_.Reserve(inodes_.size() + wanted.size());
   std::unordered_set<int32_t> scanned;
   scan_denied_ = false;
-  ScanForWanted(wanted, scanned, resync);
+  ScanForWanted(wanted, scanned, retried);
   // A denial is a missing privilege only if we lack the capabilities; with
   // them, a few processes may still refuse (other user namespaces), which
   // the permission error counter shows.
@@ -612,7 +613,8 @@ void ProcOwnerDirectory::Resolve(std::span<const uint32_t> inodes) {
 }
 
 void ProcOwnerDirectory::ScanForWanted(FlatHashSet<uint32_t>& wanted,
-                                       std::unordered_set<int32_t>& scanned, bool resync) {
+                                       std::unordered_set<int32_t>& scanned,
+                                       const FlatHashSet<uint32_t>& retried) {
   // Known owners first, busiest first: new sockets usually belong to
   // processes that already hold many. Only what changed in their fd tables
   // is read.
@@ -651,10 +653,14 @@ void ProcOwnerDirectory::ScanForWanted(FlatHashSet<uint32_t>& wanted,
   // on in the other process: nothing else shows that, so read those fds.
   if (!wanted.empty()) RevalidateShared(wanted, shared_.size() * 2 + 16);
   if (Stopping()) return;
-  // Missing a second time: a cached fd may point elsewhere than the cache
-  // says while its old socket lives on in another process (closed after a
-  // fork or a pass, the fd number reused): read every known owner's table.
-  if (resync && !wanted.empty()) {
+  // Missing a second time (a socket missed once usually died between the
+  // dump and the search, or the dump saw its fd's old and new socket both):
+  // a cached fd may point elsewhere than the cache says while its old socket
+  // lives on in another process (closed after a fork or a pass, the fd
+  // number reused): read every known owner's table.
+  bool resync = false;
+  wanted.ForEach([&](uint32_t inode) { resync = resync || retried.contains(inode); });
+  if (resync) {
     for (const auto& [sockets, pid, id] : known) {
       if (wanted.empty() || Stopping()) break;
       ++stats_.table_resyncs;
@@ -665,10 +671,12 @@ void ProcOwnerDirectory::ScanForWanted(FlatHashSet<uint32_t>& wanted,
   // Not held by any process we can see (another pid namespace, in flight in
   // SCM_RIGHTS, exited since the dump, or we lack privileges): not searched
   // again every poll.
-  const OwnerId mark = resync ? kOwnerUnknown : kOwnerRetry;
-  const uint32_t retry = resync ? poll_ + kNegativeRetryPolls : poll_ + 1;
-  wanted.ForEach([this, mark, retry](uint32_t inode) {
-    inodes_.InsertOrAssign(inode, InodeEntry{mark, poll_, retry});
+  wanted.ForEach([&](uint32_t inode) {
+    if (retried.contains(inode)) {
+      inodes_.InsertOrAssign(inode, InodeEntry{kOwnerUnknown, poll_, poll_ + kNegativeRetryPolls});
+    } else {
+      inodes_.InsertOrAssign(inode, InodeEntry{kOwnerRetry, poll_, poll_ + 1});
+    }
   });
 }
 

@@ -94,7 +94,7 @@ class ProcOwnerDirectory : public OwnerDirectory {
     uint64_t sockets = 0;  // cache entries pointing here (scan order)
     FdTable fds;           // every fd of the process at the last read
     uint32_t synced_poll = 0;
-    uint32_t listed_poll = 0;  // last listing of /proc/<pid>/fd
+    uint32_t listed_poll = 0;    // last listing of /proc/<pid>/fd
     uint32_t table_sockets = 0;  // fds table shows holding a socket of the dump
   };
   // 16 bytes a cached socket with its key (FlatHashMap slot).
@@ -120,7 +120,7 @@ class ProcOwnerDirectory : public OwnerDirectory {
   // Scans the fds of a process we know nothing about for `wanted` inodes.
   void ScanProcess(int32_t pid, FlatHashSet<uint32_t>& wanted);
   void ScanForWanted(FlatHashSet<uint32_t>& wanted, std::unordered_set<int32_t>& scanned,
-                     bool resync);
+                     const FlatHashSet<uint32_t>& retried);
   // Records that `owner` holds `inode` at `fd` (a link just read); a cache
   // entry naming another process's fd is checked with one link read.
   void Credit(OwnerId owner, uint32_t inode, uint32_t fd, FlatHashSet<uint32_t>& wanted);

@@ -378,5 +378,25 @@ TEST_F(ProcOwnerDirectoryTest, PidReusedDuringChurnDropsTheOldTable) {
   EXPECT_EQ(names[1], "new");
 }
 
+TEST_F(ProcOwnerDirectoryTest, OneMissPerPollDoesNotReReadTheTables) {
+  // A socket missed once (the dump saw it before its fd existed, or it died
+  // before the search) is found cheaply the next poll; another miss in that
+  // poll is a first miss too: no owner's table is read again in full.
+  proc.AddProcess(100, "proxy", 1);
+  for (int fd = 0; fd < 3; ++fd) proc.AddOtherFd(100, fd, "/dev/null");
+  for (int fd = 3; fd < 203; ++fd) proc.AddSocketFd(100, fd, 10000 + fd);
+  ProcOwnerDirectory dir(proc.root(), {});
+  dir.CountFdsByListingForTesting();
+  auto inodes = Range(10003, 200);
+  inodes.push_back(777);  // in the dump, in no fd yet
+  EXPECT_EQ(Poll(dir, inodes).back(), "(unknown)");
+  proc.AddSocketFd(100, 203, 777);
+  inodes.push_back(778);  // a new miss
+  std::vector<std::string> names;
+  EXPECT_LE(ReadsOf(dir, inodes, &names), 1u + 8u);  // not 200
+  EXPECT_EQ(names[names.size() - 2], "proxy");
+  EXPECT_EQ(names.back(), "(unknown)");
+}
+
 }  // namespace
 }  // namespace tcpstate
