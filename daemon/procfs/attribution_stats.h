@@ -14,6 +14,12 @@ struct AttributionStats {
   uint64_t errors_vanished = 0;
   uint64_t errors_permission = 0;
   uint64_t errors_io = 0;
+  // Listings of /proc/<pid>/fd (getdents64), links read of fds that were
+  // closed or reused (included in fds_read), and owners whose whole table
+  // was read again because a socket could not be found otherwise.
+  uint64_t fd_dirs_listed = 0;
+  uint64_t fds_revalidated = 0;
+  uint64_t table_resyncs = 0;
   // False when a scan met a process whose fds we may not read and we lack
   // CAP_DAC_READ_SEARCH + CAP_SYS_PTRACE: sockets of other users' processes
   // cannot be attributed.

@@ -1,9 +1,21 @@
 // Maps socket inodes to owning processes by reading /proc/<pid>/fd links
 // (`socket:[<inode>]`). It caches what it learned so that a poll in which no
 // socket changed owner reads no fd link at all: cached owners are re-checked
-// with one read of /proc/<pid>/stat, and only inodes missing from the cache
-// trigger a scan, which visits known owners first and stops as soon as every
-// missing inode is found.
+// with one read of /proc/<pid>/stat (and, where the kernel counts fds, one
+// stat of /proc/<pid>/fd), and only inodes missing from the cache trigger a
+// search.
+//
+// Per owner it keeps what each fd number pointed to (FdTable, 8 bytes an
+// fd), so that a search costs what changed, not the size of the fd table:
+// it reads the links of fds whose cached socket left the dump (fd numbers
+// are reused at once), then the fd numbers the table does not know, lowest
+// first, until the fd count (st_size of /proc/<pid>/fd) is accounted for;
+// one listing of the directory when it is not. A socket found at an fd the
+// cache gives to another process makes the search re-read that one link.
+// A socket still missing after every process was searched is looked for
+// once more one poll later, then with every known owner's table re-read
+// (what an fd reuse with a still-living socket needs), before it is cached
+// as unknown. docs/attribution.md describes the cases.
 #pragma once
 
 #include <atomic>
@@ -15,8 +27,10 @@
 #include <vector>
 
 #include "common/flat_hash_map.h"
+#include "common/unique_fd.h"
 #include "config/config.h"
 #include "procfs/attribution_stats.h"
+#include "procfs/fd_table.h"
 #include "procfs/owner_directory.h"
 
 namespace tcpstate {
@@ -45,6 +59,10 @@ class ProcOwnerDirectory : public OwnerDirectory {
   // inodes it did not find uncached (never 'searched and not found').
   void SetStopFlag(const std::atomic<bool>* stop) { stop_ = stop; }
 
+  // Tests on a fake /proc tree, whose directories do not count their
+  // entries in st_size: count fds by listing them (not counted as listings).
+  void CountFdsByListingForTesting() { count_by_listing_ = true; }
+
   // Cumulative; read by the poller after each poll.
   const AttributionStats& stats() const { return stats_; }
   size_t cached_sockets() const { return inodes_.size(); }
@@ -55,19 +73,49 @@ class ProcOwnerDirectory : public OwnerDirectory {
     uint64_t start_time = 0;
     std::string comm;
     uint64_t sockets = 0;  // cache entries pointing here (scan order)
+    FdTable fds;           // every fd of the process at the last read
+    uint32_t synced_poll = 0;
+    uint32_t listed_poll = 0;    // last listing of /proc/<pid>/fd
+    uint32_t table_sockets = 0;  // fds table shows holding a socket of the dump
   };
   // 16 bytes a cached socket with its key (FlatHashMap slot).
   struct InodeEntry {
-    OwnerId owner;             // kOwnerUnknown: searched for and not found
-    uint32_t last_seen;        // poll number (poll_)
-    uint32_t retry_after = 0;  // for kOwnerUnknown entries
+    OwnerId owner;       // kOwnerUnknown / kOwnerRetry: searched, not found
+    uint32_t last_seen;  // poll number (poll_)
+    uint32_t aux = 0;    // owned: the fd; not found: poll of the next search
   };
+  // Searched once and not found: searched again at poll `aux` (with every
+  // owner's table re-read) before it counts as unknown.
+  static constexpr OwnerId kOwnerRetry = kOwnerUnknown - 1;
 
-  // Scans one process's fds for `wanted` inodes; found ones are cached.
+  // What one read of a process's fds found.
+  struct Found {
+    uint32_t inode;
+    uint32_t fd;
+  };
+  enum class SyncMode { kChanges, kEverything };
+
+  // Brings a known owner's fd table up to date, reading only what changed
+  // (kChanges) or every link (kEverything); credits `wanted` inodes found.
+  void SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, SyncMode mode);
+  // Scans the fds of a process we know nothing about for `wanted` inodes.
   void ScanProcess(int32_t pid, FlatHashSet<uint32_t>& wanted);
-  void ScanForWanted(FlatHashSet<uint32_t>& wanted, std::unordered_set<int32_t>& scanned);
+  void ScanForWanted(FlatHashSet<uint32_t>& wanted, std::unordered_set<int32_t>& scanned,
+                     const FlatHashSet<uint32_t>& retried);
+  // Records that `owner` holds `inode` at `fd` (a link just read); a cache
+  // entry naming another process's fd is checked with one link read.
+  void Credit(OwnerId owner, uint32_t inode, uint32_t fd, FlatHashSet<uint32_t>& wanted);
+  // The fd table entry (owner, fd) no longer points to `inode`.
+  void Uncredit(OwnerId owner, uint32_t inode, uint32_t fd);
+  bool InDump(uint32_t inode, const FlatHashSet<uint32_t>& wanted) const;
+  // Re-reads up to `limit` fds that hold shared sockets; credits `wanted`
+  // inodes found there.
+  void RevalidateShared(FlatHashSet<uint32_t>& wanted, size_t limit);
+  int64_t CountOpenFds(int dir_fd) const;
+  bool OpenFdDir(int32_t pid, UniqueFd* dir);
   bool InScannedNamespace(int32_t pid) const;
   OwnerId OwnerFor(int32_t pid, const std::string& comm, uint64_t start_time);
+  void ForgetOwner(OwnerId id);
   std::string LabelFor(const std::string& comm) const;
 
   std::filesystem::path proc_root_;
@@ -90,6 +138,12 @@ class ProcOwnerDirectory : public OwnerDirectory {
   bool scan_denied_ = false;
   std::vector<uint64_t> scan_netns_;
   bool has_read_capabilities_;
+  bool counts_fds_;  // st_size of /proc/<pid>/fd is the fd count (Linux 6.2+)
+  bool count_by_listing_ = false;
+  // Sockets seen in the fd tables of two processes (fork, SCM_RIGHTS, value:
+  // poll last seen): a process may give its copy up unnoticed.
+  FlatHashMap<uint32_t, uint32_t> shared_;
+  size_t shared_cursor_ = 0;
   OwnerInfo unknown_{0, "(unknown)"};
   const std::atomic<bool>* stop_ = nullptr;
   bool Stopping() const { return stop_ != nullptr && stop_->load(std::memory_order_relaxed); }

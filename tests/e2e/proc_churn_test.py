@@ -22,6 +22,20 @@ namespace:
   * the exporter survives, keeps polling successfully and counts processes
     that vanished mid-scan under tcpstate_process_attribution_errors_total.
 
+Then, same exporter and namespace, phase "hand-offs" (tests/e2e/attr_handoff_helper.py):
+sockets that change hands the ways servers hand them, each fd number reused at once:
+  * SCM_RIGHTS: `h-dispatch` passes K accepted connections to `h-worker`, closes them and
+    accepts K new ones (which get the fd numbers just closed);
+  * dup: `h-dup` dup()s a socket, closes the first fd and accepts a new connection into
+    its number while the old socket lives on through the dup;
+  * fork: `h-parent` forks `h-child` with K connections and closes its copies;
+  * exec: `h-before` execs itself as `h-after`, keeping K sockets.
+After each step, within a bounded wait (several polls), the exporter's per-process
+ESTABLISHED counts must equal `ss -tanp`'s for every h-* process (a socket several processes
+hold may be credited to any of them: the count must lie between the sockets ss shows the
+process as the only user of and those it shows it among the users of), and no socket may
+stay credited to a process that gave it up. Skipped with --no-handoffs.
+
 The test runs in a private PID namespace with its own /proc (unshare
 --pid --fork --mount-proc) unless --host-pids is given: the exporter's /proc
 scans then see the namespace's processes only, so a busy host (another
@@ -29,6 +43,7 @@ process holding a million fds) cannot slow its polls down and make the
 figures meaningless.
 
 Usage: proc_churn_test.py EXPORTER HELPER [--seconds 20] [--rate 1000] [--host-pids]
+                          [--no-handoffs]
 Exit: 0 pass, 1 fail, 77 skip (not root).
 """
 
@@ -57,6 +72,10 @@ ALLOWED_STATES = {
     "churn-child": {"syn_sent", "established", "close_wait"},
 }
 ANY = {"(none)", "(unknown)", "(other)", "curl"}
+HANDOFF_NAMES = ("h-client", "h-dispatch", "h-worker", "h-dup", "h-parent", "h-child",
+                 "h-before", "h-after")
+HANDOFF_K = 30
+HANDOFF_WAIT = 15  # seconds for the exporter (100 ms polls) to catch up after a step
 
 
 def scrape(ns):
@@ -122,6 +141,71 @@ def check_sample(ns, exporter_comm, n):
     return problems, samples, got_est - ss_est_held, child_series
 
 
+def handoff_counts(ns):
+    """(exporter, ss) ESTABLISHED counts per h-* process; ss as (sole user, among users)."""
+    ss = ss_sockets(ns, owners=True)
+    samples = scrape(ns)
+    got = {n: value(samples, "tcpstate_process_sockets", process=n, state="established") or 0
+           for n in HANDOFF_NAMES}
+    truth = {}
+    for n in HANDOFF_NAMES:
+        sole = sum(1 for s in ss if s[0] == "established" and s[3] and set(s[3]) == {n})
+        among = sum(1 for s in ss if s[0] == "established" and n in s[3])
+        truth[n] = (sole, among)
+    return got, truth
+
+
+def handoff_phase(ns, helper_py):
+    """Runs the hand-off steps; returns a list of problems."""
+    helper = ns.spawn([sys.executable, helper_py], stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, text=True)
+    problems = []
+
+    def step(cmd, expect):
+        helper.stdin.write(cmd + "\n")
+        helper.stdin.flush()
+        answer = helper.stdout.readline().strip()
+        if not answer.startswith("ok"):
+            raise AssertionError(f"hand-off helper: {cmd}: {answer!r}")
+        last = {}
+
+        def settled():
+            got, truth = handoff_counts(ns)
+            last["got"], last["truth"] = got, truth
+            for n, want in expect.items():
+                sole, among = truth[n]
+                if (sole, among) != (want, want) and not sole <= want <= among:
+                    return False  # the population is not in place yet
+            return all(truth[n][0] <= got[n] <= truth[n][1] for n in HANDOFF_NAMES)
+        try:
+            wait_for(settled, HANDOFF_WAIT, f"exporter counts = ss -tanp after {cmd}",
+                     interval=0.2)
+            print(f"  {cmd}: {answer[3:][:120]}; exporter "
+                  f"{ {n: int(v) for n, v in last['got'].items() if v} } = ss")
+        except AssertionError:
+            problems.append(f"after {cmd!r} ({answer[3:][:200]}): exporter {last.get('got')}, "
+                            f"ss (only user, among users) {last.get('truth')}")
+            print(f"  {cmd}: MISMATCH {problems[-1]}")
+    k = HANDOFF_K
+    try:
+        step(f"pass-setup {k}", {"h-dispatch": k})
+        step("pass-move", {"h-dispatch": k, "h-worker": k})
+        step("dup-setup", {"h-dup": 21})
+        step("dup-reuse", {"h-dup": 22})
+        step(f"fork-setup {k}", {"h-parent": k})
+        step("fork-split", {"h-parent": 0, "h-child": k})
+        step(f"exec-setup {k}", {"h-before": k})
+        step("exec", {"h-before": 0, "h-after": k})
+    finally:
+        try:
+            helper.stdin.write("quit\n")
+            helper.stdin.flush()
+            helper.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            helper.kill()
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("exporter")
@@ -129,6 +213,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--no-handoffs", action="store_true",
+                        help="skip the hand-off phase (SCM_RIGHTS, dup, fork, exec)")
     parser.add_argument("--host-pids", action="store_true",
                         help="stay in the host PID namespace (scan every host process)")
     args = parser.parse_args()
@@ -226,6 +312,10 @@ def main():
             if child_seen == 0 and vanished == 0:
                 problems.append("no sample saw a churn-child socket and no owner vanished "
                                 "mid-scan: the churn was not observed, the test proves nothing")
+            if not args.no_handoffs and not problems:
+                print("hand-offs (SCM_RIGHTS, dup, fork, exec):")
+                problems += handoff_phase(ns, os.path.join(os.path.dirname(
+                    os.path.abspath(__file__)), "attr_handoff_helper.py"))
             assert not problems, "\n".join(problems)
         print("proc churn test passed")
     finally:

@@ -343,7 +343,7 @@ bool OpenConnectionsReach(const HttpServer& server, size_t n) {
 // longest for its request is closed to make room, the others stay usable.
 TEST(MetricsEndpoint, AtMaxConnectionsTheOldestWaitingConnectionMakesRoom) {
   auto collectable = std::make_shared<SnapshotCollectable>();
-  collectable->Publish(Families(3));
+  collectable->PublishFamilies(Families(3));
   HttpServer server(collectable, [] { return true; });
   Config::Web web;
   web.listen_address = "127.0.0.1:0";
