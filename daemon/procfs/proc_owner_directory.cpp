@@ -127,8 +127,14 @@ OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm, uint6
     owners_.erase(it->second);  // pid reused
     pid_owner_.erase(it);
   }
-  OwnerId id = next_id_++;
-  if (id >= kOwnerRetry) id = next_id_ = 0;
+  // Ids wrap after 2^32 - 3 owners; one still in use is never handed out
+  // again (its sockets would take the new owner's name). Fewer owners than
+  // ids exist, so the search ends.
+  OwnerId id = next_id_;
+  do {
+    if (id >= kOwnerRetry) id = 0;
+  } while (owners_.contains(id) && ++id != next_id_);
+  next_id_ = id + 1;
   OwnerRecord record;
   record.info = OwnerInfo{pid, LabelFor(comm)};
   record.start_time = start_time;

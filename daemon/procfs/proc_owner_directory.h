@@ -124,6 +124,12 @@ class ProcOwnerDirectory : public OwnerDirectory {
   // Wraps after 2^32 polls (13 years at 0.1 s): compared modulo 2^32.
   uint32_t poll_ = 0;
   OwnerId next_id_ = 0;
+
+ public:
+  // Tests: the id the next new owner is given (to reach the wrap-around).
+  void set_next_owner_id_for_testing(OwnerId id) { next_id_ = id; }
+
+ private:
   std::unordered_map<OwnerId, OwnerRecord> owners_;
   std::unordered_map<int32_t, OwnerId> pid_owner_;
   // Keyed by socket inode, which is never 0, the map's empty-slot marker:

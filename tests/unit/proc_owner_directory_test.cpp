@@ -398,5 +398,22 @@ TEST_F(ProcOwnerDirectoryTest, OneMissPerPollDoesNotReReadTheTables) {
   EXPECT_EQ(names.back(), "(unknown)");
 }
 
+// Regression: owner ids wrapped after 2^32 owners to 0 and handed out ids
+// still in use, so a long-lived process's sockets took the name of a new one.
+TEST_F(ProcOwnerDirectoryTest, WrappedOwnerIdsSkipOnesInUse) {
+  proc.AddProcess(100, "alpha", 1000);
+  proc.AddSocketFd(100, 3, 5001);
+  ProcOwnerDirectory dir(proc.root(), {});
+  ASSERT_EQ(Poll(dir, {5001})[0], "alpha");  // alpha holds id 0
+  dir.set_next_owner_id_for_testing(0xfffffffdU - 1);  // the last id before kOwnerRetry
+  proc.AddProcess(200, "beta", 2000);
+  proc.AddSocketFd(200, 3, 5002);
+  proc.AddProcess(300, "gamma", 3000);
+  proc.AddSocketFd(300, 3, 5003);
+  const auto names = Poll(dir, {5001, 5002, 5003});
+  EXPECT_EQ(names, (std::vector<std::string>{"alpha", "beta", "gamma"}));
+  EXPECT_EQ(Poll(dir, {5001, 5002, 5003}), names);
+}
+
 }  // namespace
 }  // namespace tcpstate
