@@ -1,6 +1,9 @@
 // Follows CLOSE_WAIT sockets across polls by inet_diag cookie, so the age of
 // a leak can be measured. A socket's age counts from the first poll that saw
 // it in CLOSE_WAIT (a lower bound, exact to one poll interval).
+//
+// Thread-safety: not thread-safe; used by one thread at a time (the reader
+// of its namespace, then the poll thread), handed over by the poller.
 #pragma once
 
 #include <cstddef>

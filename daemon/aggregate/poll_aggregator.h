@@ -5,6 +5,9 @@
 // runs once for every namespace of a poll:
 //   owners.BeginPoll(); BeginAttempt(); OnRecord()...;
 //   owners.Resolve(pending inodes of every aggregator); Finish(); owners.EndPoll();
+//
+// Thread-safety: not thread-safe; one per namespace and poll, filled by the
+// thread that reads that namespace, finished by the poll thread after it.
 #pragma once
 
 #include <cstdint>

@@ -12,6 +12,9 @@
 //
 // Slow handshakes are the server's business: one deadline from accept covers
 // the handshake and the request headers together (http_server.h).
+//
+// Thread-safety: Configure is called for each new connection from HTTP
+// worker threads while a reload may swap the files; guarded inside.
 #pragma once
 
 #include <atomic>

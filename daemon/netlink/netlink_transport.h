@@ -1,5 +1,8 @@
 // The syscall side of sock_diag, behind an interface so tests and the replay
 // mode can substitute it.
+//
+// Thread-safety: a transport belongs to one read on one thread; factories
+// are called from one thread at a time.
 #pragma once
 
 #include <chrono>

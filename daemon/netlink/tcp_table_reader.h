@@ -1,6 +1,9 @@
 // Reads the whole TCP socket table of the current network namespace through
 // sock_diag: listening sockets of both families first (so every later socket
 // can be classified inbound or outbound as it streams in), then the rest.
+//
+// Thread-safety: not thread-safe; one reader, called from one thread at a
+// time (the thread that is in the namespace being read).
 #pragma once
 
 #include <atomic>

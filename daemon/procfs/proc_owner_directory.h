@@ -16,6 +16,10 @@
 // once more one poll later, then with every known owner's table re-read
 // (what an fd reuse with a still-living socket needs), before it is cached
 // as unknown. docs/attribution.md describes the cases.
+//
+// Thread-safety: not thread-safe. The poll thread calls it, and during a
+// namespace's dump the namespace thread calls Lookup while the poll thread
+// waits for it (poller/namespace_targets.h): never two threads at once.
 #pragma once
 
 #include <atomic>

@@ -1,5 +1,8 @@
 // What one poll publishes: per network namespace the last good data of every
 // source, and the exporter's own statistics. Immutable once published.
+//
+// Thread-safety: a published Snapshot is immutable and shared by pointer
+// between the poll thread, a reload and the HTTP workers.
 #pragma once
 
 #include <array>
