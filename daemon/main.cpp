@@ -131,8 +131,7 @@ Flags ParseFlags(int argc, char** argv) {
       const auto format = ParseLogFormat(name);
       if (!format) throw UsageError{"--log.format: must be logfmt or json, not '" + name + "'"};
       flags.log_format = *format;
-    }
-    else if (arg == "--netlink.replay-dir")
+    } else if (arg == "--netlink.replay-dir")
       flags.replay_dir = value();
     else if (arg == "--config.check")
       flags.check = true;

@@ -368,7 +368,8 @@ Status ValidateTelemetryPath(std::string_view path) {
   if (path.empty() || path.front() != '/') {
     return MakeError(ErrorKind::kInvalid, quoted + " must start with '/'");
   }
-  if (path.size() > 256) return MakeError(ErrorKind::kInvalid, "telemetry path longer than 256 bytes");
+  if (path.size() > 256)
+    return MakeError(ErrorKind::kInvalid, "telemetry path longer than 256 bytes");
   for (const char c : path) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte <= 0x20 || byte >= 0x7F || c == '?' || c == '#') {
