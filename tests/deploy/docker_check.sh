@@ -133,8 +133,8 @@ case ${user%%:*} in
     *) ok "runtime runs as USER $user" ;;
 esac
 in_stage 2 '^EXPOSE 9930$' >/dev/null && ok "EXPOSE 9930" || fail "EXPOSE 9930 missing"
-in_stage 2 '^ENTRYPOINT \[.*"--config", "/etc/tcpstate_exporter/tcpstate_exporter.yml"\]$' >/dev/null &&
-    ok "ENTRYPOINT passes --config" || fail "ENTRYPOINT must be exec form with --config /etc/tcpstate_exporter/tcpstate_exporter.yml"
+in_stage 2 '^ENTRYPOINT \[.*"--config.file", "/etc/tcpstate_exporter/tcpstate_exporter.yml"\]$' >/dev/null &&
+    ok "ENTRYPOINT passes --config.file" || fail "ENTRYPOINT must be exec form with --config.file /etc/tcpstate_exporter/tcpstate_exporter.yml"
 while read -r src; do
     [ -e "$root/$src" ] && ok "COPY source $src exists" || fail "COPY source $src does not exist"
 done < <(awk -F'\t' '$2 ~ /^COPY / && $2 !~ /--from=/ { n = split($2, w, " "); for (i = 2; i < n; i++) if (w[i] != ".") print w[i] }' "$tmp/lines")

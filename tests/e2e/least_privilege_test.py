@@ -174,8 +174,8 @@ def check_warning(stderr, what):
     lines = [l for l in stderr.splitlines() if WARNING in l]
     assert len(lines) == 1, \
         f"{what}: want exactly one log line containing {WARNING!r}, got {len(lines)}:\n{stderr}"
-    assert " warning " in lines[0], f"{what}: not logged as a warning: {lines[0]}"
-    errors = [l for l in stderr.splitlines() if " error " in l or " critical " in l]
+    assert " level=warn " in lines[0], f"{what}: not logged as a warning: {lines[0]}"
+    errors = [l for l in stderr.splitlines() if " level=error " in l]
     assert not errors, f"{what}: error lines in the log: {errors}"
     log(f"  {what}: log says: {lines[0]}")
 
