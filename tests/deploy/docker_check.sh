@@ -209,7 +209,7 @@ elif [ -n "$build_cmd" ]; then
     while IFS=$'\t' read -r f pkg; do
         if [ "$pkg" = - ]; then
             fail "the build used $f, which no Debian package provides"; bad=$((bad + 1))
-        elif ! echo "$builder_closure" | grep -qx "$pkg"; then
+        elif ! grep -qx "$pkg" <<<"$builder_closure"; then
             echo "$pkg $f" >>"$tmp/missing"
         fi
     done <"$tmp/used"
@@ -242,7 +242,7 @@ if [ -x "$binary" ]; then
         pkg=$(owner "$path")
         if case " $(echo $runtime_pkgs) " in *" $pkg "*) true ;; *) false ;; esac; then
             ok "NEEDED $soname -> $path -> $pkg"; used="$used$pkg "
-        elif [ -n "$pkg" ] && echo "$base_closure" | grep -qx "$pkg"; then
+        elif [ -n "$pkg" ] && grep -qx "$pkg" <<<"$base_closure"; then
             ok "NEEDED $soname -> $path -> $pkg (base image)"
         else
             fail "NEEDED $soname -> ${path:-?} -> ${pkg:-no package}: not installed by the runtime stage"
@@ -253,7 +253,7 @@ if [ -x "$binary" ]; then
     done
     while read -r path; do
         pkg=$(owner "$path")
-        echo "$closure" | grep -qx "$pkg" && ok "indirect $path -> $pkg (dependency of the runtime packages)" ||
+        grep -qx "$pkg" <<<"$closure" && ok "indirect $path -> $pkg (dependency of the runtime packages)" ||
             fail "indirect $path -> ${pkg:-no package}: not in the runtime packages' dependencies"
     done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 }' "$tmp/ldd" | while read -r p; do
         s=$(basename "$p"); readelf -d "$binary" | grep -q "\[$s\]" || echo "$p"; done)
