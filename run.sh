@@ -9,4 +9,4 @@ build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSTATE_BUILD_TESTS=OFF \
   -DTCPSTATE_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target tcpstate_exporter
-exec "$build/tcpstate_exporter" --config config/tcpstate_exporter.yml "$@"
+exec "$build/tcpstate_exporter" --config.file config/tcpstate_exporter.yml "$@"

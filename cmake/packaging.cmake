@@ -13,8 +13,8 @@ install(TARGETS tcpstate_exporter RUNTIME DESTINATION bin COMPONENT exporter)
 # The packaged unit is the shipped one with two Debian changes: the binary's path and
 # EnvironmentFile=-/etc/default/tcpstate_exporter with $ARGS appended to ExecStart.
 file(READ ${CMAKE_SOURCE_DIR}/deploy/systemd/tcpstate_exporter.service _tcpstate_unit)
-string(REPLACE "ExecStart=/usr/local/bin/tcpstate_exporter --config /etc/tcpstate_exporter/tcpstate_exporter.yml"
-  "EnvironmentFile=-/etc/default/tcpstate_exporter\nExecStart=/usr/bin/tcpstate_exporter --config /etc/tcpstate_exporter/tcpstate_exporter.yml $ARGS"
+string(REPLACE "ExecStart=/usr/local/bin/tcpstate_exporter --config.file /etc/tcpstate_exporter/tcpstate_exporter.yml"
+  "EnvironmentFile=-/etc/default/tcpstate_exporter\nExecStart=/usr/bin/tcpstate_exporter --config.file /etc/tcpstate_exporter/tcpstate_exporter.yml $ARGS"
   _tcpstate_deb_unit "${_tcpstate_unit}")
 if(_tcpstate_deb_unit STREQUAL _tcpstate_unit)
   message(FATAL_ERROR "packaging.cmake: ExecStart line of deploy/systemd/tcpstate_exporter.service changed; update the replacement")

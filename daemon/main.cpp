@@ -2,7 +2,8 @@
 // that catches fatal errors.
 #include <prometheus/text_serializer.h>
 #include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -16,12 +17,14 @@
 #include <string>
 #include <thread>
 
+#include "common/log_format.h"
 #include "config/config_loader.h"
 #include "config/reload_failure.h"
 #include "http/http_server.h"
 #include "http/listen_address.h"
 #include "http/web_config.h"
 #include "metrics/build_info.h"
+#include "metrics/process_collector.h"
 #include "metrics/snapshot_collectable.h"
 #include "netlink/netlink_transport.h"
 #include "netlink/replay_transport.h"
@@ -45,19 +48,25 @@ constexpr const char* kUsage = R"(Usage: tcpstate_exporter [flags]
 Prometheus exporter for the Linux TCP socket table: sockets per state, port
 and process, CLOSE_WAIT leaks with their age, TIME_WAIT against its limits.
 
-Flags:
-  --config FILE               YAML configuration (default: built-in defaults,
+Flags (a value follows the flag, "--flag VALUE", or is joined to it,
+"--flag=VALUE"):
+  --config.file FILE          YAML configuration (default: built-in defaults,
                               the same as config/tcpstate_exporter.yml)
+  --config FILE               alias of --config.file
   --web.listen-address ADDR   address to serve on, overrides web.listen_address
                               (default ":9930", every IPv4 and IPv6 address;
                               "127.0.0.1:9930" or "[::1]:9930" for loopback only;
                               brackets around any host: "[$(HOST_IP)]:9930");
                               may be given several times
+  --web.telemetry-path PATH   path to serve the metrics on, overrides
+                              web.telemetry_path (default /metrics; not /,
+                              /healthz or /readyz)
   --web.config.file FILE      TLS and basic auth for the endpoint, in the
                               Prometheus exporter-toolkit web-config.yml format
                               (docs/security.md); reloaded on SIGHUP
   --path.procfs DIR           /proc to read, overrides proc_root (default /proc)
   --log.level LEVEL           debug, info, warn or error (default info)
+  --log.format FORMAT         logfmt or json (default logfmt), on stderr
   --config.check              validate the configuration and exit (0 valid, 2 not)
   --once                      poll once, print the metrics to stdout and exit
   --netlink.replay-dir DIR    testing: read recorded dumps (DIR/inet.bin,
@@ -78,6 +87,8 @@ struct Flags {
   std::optional<std::string> web_config_file;
   std::optional<std::string> procfs;
   std::optional<std::string> log_level;
+  LogFormat log_format = LogFormat::kLogfmt;
+  std::optional<std::string> telemetry_path;
   std::optional<std::string> replay_dir;
   bool check = false;
   bool once = false;
@@ -103,7 +114,7 @@ Flags ParseFlags(int argc, char** argv) {
       if (i + 1 >= argc) throw UsageError{arg + " needs a value"};
       return argv[++i];
     };
-    if (arg == "--config")
+    if (arg == "--config.file" || arg == "--config")
       flags.config_file = value();
     else if (arg == "--web.listen-address")
       flags.listen_addresses.push_back(value());
@@ -111,9 +122,16 @@ Flags ParseFlags(int argc, char** argv) {
       flags.web_config_file = value();
     else if (arg == "--path.procfs")
       flags.procfs = value();
+    else if (arg == "--web.telemetry-path")
+      flags.telemetry_path = value();
     else if (arg == "--log.level")
       flags.log_level = value();
-    else if (arg == "--netlink.replay-dir")
+    else if (arg == "--log.format") {
+      const std::string name = value();
+      const auto format = ParseLogFormat(name);
+      if (!format) throw UsageError{"--log.format: must be logfmt or json, not '" + name + "'"};
+      flags.log_format = *format;
+    } else if (arg == "--netlink.replay-dir")
       flags.replay_dir = value();
     else if (arg == "--config.check")
       flags.check = true;
@@ -150,6 +168,12 @@ Result<Config> BuildConfig(const Flags& flags) {
     config.web.listen_address = flags.listen_addresses.front();
     config.web.listen_addresses = flags.listen_addresses;
   }
+  if (flags.telemetry_path) {
+    if (auto ok = ValidateTelemetryPath(*flags.telemetry_path); !ok.ok()) {
+      return MakeError(ErrorKind::kInvalid, "--web.telemetry-path: " + ok.error().message);
+    }
+    config.web.telemetry_path = *flags.telemetry_path;
+  }
   if (flags.procfs) config.proc_root = *flags.procfs;
   if (flags.log_level) {
     if (*flags.log_level != "debug" && *flags.log_level != "info" && *flags.log_level != "warn" &&
@@ -161,10 +185,43 @@ Result<Config> BuildConfig(const Flags& flags) {
   return config;
 }
 
-void SetUpLogging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("tcpstate");
+// spdlog's levels as the Go exporters name theirs.
+std::string_view LevelName(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    default:
+      return "error";
+  }
+}
+
+// Lines in --log.format (common/log_format.h).
+class LineFormatter : public spdlog::formatter {
+ public:
+  explicit LineFormatter(LogFormat format) : format_(format) {}
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const std::string line =
+        FormatLogLine(format_, msg.time, LevelName(msg.level),
+                      std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(line.data(), line.data() + line.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<LineFormatter>(format_);
+  }
+
+ private:
+  LogFormat format_;
+};
+
+void SetUpLogging(const std::string& level, LogFormat format) {
+  auto logger = spdlog::stderr_logger_mt("tcpstate");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  spdlog::set_formatter(std::make_unique<LineFormatter>(format));
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
@@ -173,8 +230,15 @@ std::unique_ptr<TransportFactory> MakeTransports(const Flags& flags) {
   return std::make_unique<MnlTransportFactory>();
 }
 
+// The snapshot's metrics and the exporter's own process_* metrics.
+std::shared_ptr<SnapshotCollectable> MakeCollectable() {
+  return std::make_shared<SnapshotCollectable>(
+      std::vector<std::shared_ptr<const prometheus::Collectable>>{
+          std::make_shared<const ProcessCollector>()});
+}
+
 int RunOnce(const Config& config, const Flags& flags) {
-  auto collectable = std::make_shared<SnapshotCollectable>();
+  auto collectable = MakeCollectable();
   Poller poller(config, MakeTransports(flags), *collectable);
   const bool ok = poller.PollOnce();
   prometheus::TextSerializer().Serialize(std::cout, collectable->Collect());
@@ -206,15 +270,16 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
     setrlimit(RLIMIT_NOFILE, &nofile);
   }
 
-  auto collectable = std::make_shared<SnapshotCollectable>();
+  auto collectable = MakeCollectable();
   Poller poller(initial, MakeTransports(flags), *collectable);
   HttpServer server(collectable, [&poller] { return poller.Ready(); });
   if (auto started = server.Start(initial.web, web_config); !started.ok()) {
     spdlog::critical("{}", started.error().message);
     return kExitRuntime;
   }
-  spdlog::info("tcpstate_exporter {} listening on {}, polling every {}ms", GetBuildInfo().version,
-               initial.web.listen_address, initial.poll.interval.count());
+  spdlog::info("tcpstate_exporter {} listening on {}, metrics on {}, polling every {}ms",
+               GetBuildInfo().version, initial.web.listen_address, initial.web.telemetry_path,
+               initial.poll.interval.count());
 
   // Lets shutdown wait for the poll thread with a deadline (std::jthread can
   // only join, without one).
@@ -230,7 +295,7 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
     if (sigwait(&signals, &signo) != 0) continue;
     if (signo == SIGHUP) {
       if (!flags.config_file && !flags.web_config_file) {
-        spdlog::info("SIGHUP: no --config or --web.config.file to reload");
+        spdlog::info("SIGHUP: no --config.file or --web.config.file to reload");
         continue;
       }
       auto reloaded = BuildConfig(flags);
@@ -255,6 +320,10 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
       }
       if (reloaded->web.listen_address != listen_address) {
         spdlog::warn("web.listen_address changes need a restart; still on {}", listen_address);
+      }
+      if (reloaded->web.telemetry_path != initial.web.telemetry_path) {
+        spdlog::warn("web.telemetry_path changes need a restart; still on {}",
+                     initial.web.telemetry_path);
       }
       if (reloaded->web.max_connections != initial.web.max_connections ||
           reloaded->web.max_requests_in_flight != initial.web.max_requests_in_flight ||
@@ -329,7 +398,7 @@ int Main(int argc, char** argv) {
     }
     return kExitOk;
   }
-  SetUpLogging(config->log_level);
+  SetUpLogging(config->log_level, flags.log_format);
   if (flags.once) return RunOnce(*config, flags);
   return Serve(*config, *web_config, flags);
 }

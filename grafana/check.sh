@@ -43,7 +43,7 @@ metrics_md, rules_path, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
 errors = []
 
 with open(metrics_md, encoding="utf-8") as f:
-    known = set(re.findall(r"`(tcpstate_[a-z0-9_]+)`", f.read()))
+    known = set(re.findall(r"`((?:tcpstate|process)_[a-z0-9_]+)`", f.read()))
 with open(rules_path, encoding="utf-8") as f:
     known |= set(re.findall(r"^\s*- record: (\S+)\s*$", f.read(), re.M))
 

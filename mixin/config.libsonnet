@@ -64,5 +64,10 @@
     dashboardTimeFrom: 'now-6h',
     // The metric whose label values fill the cluster, job and instance variables.
     dashboardInfoMetric: 'tcpstate_build_info',
+    // The exporter's own limits, drawn as dashed lines on the exporter-health memory and CPU
+    // panels: the DaemonSet's (deploy/kubernetes/base/daemonset.yaml) memory limit, bytes,
+    // and CPU limit, cores. Set them to yours.
+    exporterMemoryLimitBytes: 128 * 1024 * 1024,
+    exporterCPULimitCores: 0.2,
   },
 }

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-NAME = re.compile(r"^\| `(tcpstate_[a-z0-9_]+)` \|", re.M)
+NAME = re.compile(r"^\| `((?:tcpstate|process)_[a-z0-9_]+)` \|", re.M)
 
 
 def table_names(path):
@@ -26,7 +26,7 @@ def main():
          "--netlink.replay-dir", os.path.join(fixture, "dumps"),
          "--path.procfs", os.path.join(fixture, "proc")],
         capture_output=True, text=True, timeout=60, check=True).stdout
-    emitted = set(re.findall(r"^# TYPE (tcpstate_[a-z0-9_]+) ", out, re.M))
+    emitted = set(re.findall(r"^# TYPE ((?:tcpstate|process)_[a-z0-9_]+) ", out, re.M))
     # Present only where the kernel has the sysctl (absent inside the fixture's
     # netns), only in `namespaces: {mode: all}`, or only after a rejected reload.
     optional = {"tcpstate_kernel_tcp_max_orphans", "tcpstate_config_last_reload_failure_info",

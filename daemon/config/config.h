@@ -15,6 +15,7 @@ namespace tcpstate {
 // Port 9930 sits in the Prometheus exporter range; the README says why this
 // number.
 inline constexpr const char* kDefaultListenAddress = ":9930";
+inline constexpr const char* kDefaultTelemetryPath = "/metrics";
 
 struct PortRange {
   uint16_t low = 0;
@@ -35,6 +36,9 @@ struct Config {
     // Repeated --web.listen-address flags; when not empty, served instead of
     // listen_address.
     std::vector<std::string> listen_addresses;
+    // Path the metrics are served on (--web.telemetry-path overrides it);
+    // ValidateTelemetryPath says what is allowed.
+    std::string telemetry_path = kDefaultTelemetryPath;
     // Connections open at once, counting clients still in the TLS handshake,
     // still sending their request or idle between two requests of a kept
     // connection. Each costs a file descriptor and a few KiB of memory, not a

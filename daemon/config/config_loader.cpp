@@ -71,11 +71,18 @@ PortRange AsPortRange(const YAML::Node& node, const std::string& path) {
 
 void LoadWeb(const YAML::Node& node, const std::string& path, Config::Web& web) {
   ExpectMap(node, path,
-            {"listen_address", "max_connections", "max_requests_in_flight", "request_timeout"});
+            {"listen_address", "telemetry_path", "max_connections", "max_requests_in_flight",
+             "request_timeout"});
   if (node["listen_address"]) {
     web.listen_address = AsString(node["listen_address"], path + ".listen_address");
     if (auto ok = ValidateListenAddress(web.listen_address); !ok.ok()) {
       Fail(path + ".listen_address", ok.error().message);
+    }
+  }
+  if (node["telemetry_path"]) {
+    web.telemetry_path = AsString(node["telemetry_path"], path + ".telemetry_path");
+    if (auto ok = ValidateTelemetryPath(web.telemetry_path); !ok.ok()) {
+      Fail(path + ".telemetry_path", ok.error().message);
     }
   }
   if (node["max_connections"]) {
@@ -354,6 +361,27 @@ Result<Config> LoadConfigFile(const std::string& path) {
   auto config = ParseConfig(*text);
   if (!config.ok()) return InYamlFile(path, config.error());
   return config;
+}
+
+Status ValidateTelemetryPath(std::string_view path) {
+  const std::string quoted = "telemetry path '" + std::string(path) + "'";
+  if (path.empty() || path.front() != '/') {
+    return MakeError(ErrorKind::kInvalid, quoted + " must start with '/'");
+  }
+  if (path.size() > 256)
+    return MakeError(ErrorKind::kInvalid, "telemetry path longer than 256 bytes");
+  for (const char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7F || c == '?' || c == '#') {
+      return MakeError(ErrorKind::kInvalid,
+                       quoted + ": only printable ASCII without spaces, '?' or '#'");
+    }
+  }
+  if (path == "/" || path == "/healthz" || path == "/readyz") {
+    return MakeError(ErrorKind::kInvalid,
+                     quoted + " is taken (the landing page, /healthz and /readyz)");
+  }
+  return OkStatus();
 }
 
 }  // namespace tcpstate

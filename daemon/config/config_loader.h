@@ -21,4 +21,9 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 // ":9930", "127.0.0.1:9930", "[::1]:9930" -> the same, validated.
 Status ValidateListenAddress(std::string_view address);
 
+// web.telemetry_path, --web.telemetry-path: starts with '/', at most 256
+// bytes of printable ASCII without '?', '#' or spaces, and is none of the
+// exporter's other paths ("/", "/healthz", "/readyz").
+Status ValidateTelemetryPath(std::string_view path);
+
 }  // namespace tcpstate

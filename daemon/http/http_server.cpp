@@ -72,7 +72,7 @@ constexpr const char* kLandingPage = R"(<!DOCTYPE html>
 <h1>tcpstate_exporter</h1>
 <p>TCP sockets per state, port and process, from NETLINK_SOCK_DIAG.</p>
 <ul>
-<li><a href="/metrics">/metrics</a>: the metrics</li>
+<li><a href="%s">%s</a>: the metrics</li>
 <li><a href="/healthz">/healthz</a>: liveness</li>
 <li><a href="/readyz">/readyz</a>: readiness (a recent successful poll)</li>
 </ul>
@@ -81,6 +81,34 @@ constexpr const char* kLandingPage = R"(<!DOCTYPE html>
 )";
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// The telemetry path in the landing page: validated printable ASCII
+// (ValidateTelemetryPath), but it may hold '&', '<' or '"'.
+std::string HtmlEscape(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
 
 // /metrics before the first poll published: an empty body.
 std::shared_ptr<const Exposition> NothingPublished() {
@@ -442,7 +470,7 @@ class HttpServer::Session : public WaitingConnections::Entry,
       slot_.reset();
       return Reply(503, kText, "too many requests in flight\n", {{"Retry-After", "1"}}, security);
     }
-    if (path_ == "/metrics") {
+    if (path_ == server_.telemetry_path_) {
       // Held until the body is written, even if a poll publishes meanwhile.
       exposition_ = server_.metrics_->Prepared();
       if (!exposition_) exposition_ = NothingPublished();
@@ -454,8 +482,10 @@ class HttpServer::Session : public WaitingConnections::Entry,
     }
     if (path_ == "/") {
       const BuildInfo& build = GetBuildInfo();
-      char page[2048];
-      const int n = std::snprintf(page, sizeof(page), kLandingPage, build.version, build.revision);
+      char page[8192];
+      const std::string path = HtmlEscape(server_.telemetry_path_);
+      const int n = std::snprintf(page, sizeof(page), kLandingPage, path.c_str(), path.c_str(),
+                                  build.version, build.revision);
       page_.assign(page, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof(page)) - 1)));
       return Reply(200, "text/html; charset=utf-8", page_, {}, security);
     }
@@ -651,6 +681,7 @@ Result<tcp::acceptor> Listen(asio::io_context& ioc, const std::string& address, 
 Status HttpServer::Start(const Config::Web& web, const WebConfig& web_config) {
   Stop();
   max_in_flight_ = std::max<uint32_t>(1, web.max_requests_in_flight);
+  telemetry_path_ = web.telemetry_path;
   tls_enabled_ = web_config.tls_enabled;
   started_web_config_ = web_config;
   auto security = MakeSecurity(web_config);

@@ -1,5 +1,5 @@
-// The HTTP endpoint: /metrics (the exposition prepared once per poll, written
-// as is; gzip-compressed when the client accepts it), /healthz (alive),
+// The HTTP endpoint: /metrics, or web.telemetry_path (the exposition prepared
+// once per poll, written as is; gzip-compressed when the client accepts it), /healthz (alive),
 // /readyz (a recent successful poll), and a landing page.
 //
 // Optional hardening from the web configuration file (web_config.h): TLS,
@@ -103,6 +103,7 @@ class HttpServer {
   std::shared_ptr<const ExpositionSource> metrics_;
   ReadinessProbe ready_;
   uint32_t max_in_flight_ = 1;
+  std::string telemetry_path_ = kDefaultTelemetryPath;  // set by Start, before serving
   std::atomic<uint32_t> in_flight_{0};
   bool tls_enabled_ = false;
   WebConfig started_web_config_;

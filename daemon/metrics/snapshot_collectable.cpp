@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <iterator>
 #include <sstream>
 
 #include "common/gzip.h"
@@ -10,7 +11,13 @@
 namespace tcpstate {
 
 void SnapshotCollectable::Publish(std::shared_ptr<const Snapshot> snapshot) {
-  PublishFamilies(std::make_shared<const Families>(RenderSnapshot(*snapshot)));
+  Families families = RenderSnapshot(*snapshot);
+  for (const auto& extra : extra_) {
+    Families more = extra->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
+  PublishFamilies(std::make_shared<const Families>(std::move(families)));
 }
 
 void SnapshotCollectable::PublishFamilies(std::shared_ptr<const Families> families) {

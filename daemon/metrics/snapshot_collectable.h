@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "metrics/exposition.h"
@@ -28,7 +29,12 @@ class SnapshotCollectable : public prometheus::Collectable,
  public:
   using Families = std::vector<prometheus::MetricFamily>;
 
-  // Renders `snapshot` (metrics/render_snapshot.h) and publishes the result.
+  SnapshotCollectable() = default;
+  explicit SnapshotCollectable(std::vector<std::shared_ptr<const prometheus::Collectable>> extra)
+      : extra_(std::move(extra)) {}
+
+  // Renders `snapshot` (metrics/render_snapshot.h), appends the extra
+  // collectables' families and publishes the result.
   void Publish(std::shared_ptr<const Snapshot> snapshot) override;
 
   // Publishes families rendered elsewhere (tests, benchmarks).
@@ -50,6 +56,7 @@ class SnapshotCollectable : public prometheus::Collectable,
   }
 
  private:
+  const std::vector<std::shared_ptr<const prometheus::Collectable>> extra_;
   mutable std::mutex mutex_;
   std::shared_ptr<const Families> latest_;
   std::shared_ptr<const Exposition> prepared_;

@@ -58,6 +58,16 @@ local lib = import 'lib.libsonnet';
       lib.table('Build info', 'Version, revision and compiler of each exporter.', 'none', [
         lib.target(q('tcpstate_build_info{%(sel)s}'), '__auto', instant=true, table=true),
       ], [0, 44, 24, 6]) + { transformations: [{ id: 'merge', options: {} }, { id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true }, indexByName: {}, renameByName: {} } }] },
+      lib.timeseries('Exporter memory (RSS) vs limit', "The exporter's resident memory per instance (process_resident_memory_bytes); dashed: the DaemonSet's memory limit (exporterMemoryLimitBytes in the mixin config), where the kubelet OOM-kills it.", 'bytes', [
+        lib.target(q('process_resident_memory_bytes{%(sel)s}'), '{{instance}}'),
+      ], [0, 50, 8, 8]) + { fieldConfig+: { defaults+: { custom+: { thresholdsStyle+: { mode: 'dashed' } }, thresholds+: { steps: [{ color: 'green', value: null }, { color: 'red', value: c.exporterMemoryLimitBytes }] } } } },
+      lib.timeseries('Exporter CPU vs limit', "CPU the exporter uses per instance, cores (rate of process_cpu_seconds_total); dashed: the DaemonSet's CPU limit (exporterCPULimitCores), beyond which it is throttled.", 'none', [
+        lib.target(q('rate(process_cpu_seconds_total{%(sel)s}[$__rate_interval])'), '{{instance}}'),
+      ], [8, 50, 8, 8]) + { fieldConfig+: { defaults+: { custom+: { thresholdsStyle+: { mode: 'dashed' } }, thresholds+: { steps: [{ color: 'green', value: null }, { color: 'red', value: c.exporterCPULimitCores }] } } } },
+      lib.timeseries('Exporter open file descriptors', 'Open file descriptors per instance (process_open_fds) and the soft limit (process_max_fds).', 'short', [
+        lib.target(q('process_open_fds{%(sel)s}'), '{{instance}} open'),
+        lib.target(q('process_max_fds{%(sel)s}'), '{{instance}} max'),
+      ], [16, 50, 8, 8]),
     ]),
   },
 }

@@ -62,7 +62,7 @@ unit=$r/usr/lib/systemd/system/tcpstate_exporter.service
 grep -qx 'EnvironmentFile=-/etc/default/tcpstate_exporter' "$unit" || fail "unit does not read /etc/default/tcpstate_exporter"
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 case "$exec_start" in
-  "/usr/bin/tcpstate_exporter --config /etc/tcpstate_exporter/tcpstate_exporter.yml \$ARGS") ;;
+  "/usr/bin/tcpstate_exporter --config.file /etc/tcpstate_exporter/tcpstate_exporter.yml \$ARGS") ;;
   *) fail "ExecStart is '$exec_start'" ;;
 esac
 bin=${exec_start%% *}

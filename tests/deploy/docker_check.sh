@@ -133,8 +133,8 @@ case ${user%%:*} in
     *) ok "runtime runs as USER $user" ;;
 esac
 in_stage 2 '^EXPOSE 9930$' >/dev/null && ok "EXPOSE 9930" || fail "EXPOSE 9930 missing"
-in_stage 2 '^ENTRYPOINT \[.*"--config", "/etc/tcpstate_exporter/tcpstate_exporter.yml"\]$' >/dev/null &&
-    ok "ENTRYPOINT passes --config" || fail "ENTRYPOINT must be exec form with --config /etc/tcpstate_exporter/tcpstate_exporter.yml"
+in_stage 2 '^ENTRYPOINT \[.*"--config.file", "/etc/tcpstate_exporter/tcpstate_exporter.yml"\]$' >/dev/null &&
+    ok "ENTRYPOINT passes --config.file" || fail "ENTRYPOINT must be exec form with --config.file /etc/tcpstate_exporter/tcpstate_exporter.yml"
 while read -r src; do
     [ -e "$root/$src" ] && ok "COPY source $src exists" || fail "COPY source $src does not exist"
 done < <(awk -F'\t' '$2 ~ /^COPY / && $2 !~ /--from=/ { n = split($2, w, " "); for (i = 2; i < n; i++) if (w[i] != ".") print w[i] }' "$tmp/lines")
@@ -209,7 +209,7 @@ elif [ -n "$build_cmd" ]; then
     while IFS=$'\t' read -r f pkg; do
         if [ "$pkg" = - ]; then
             fail "the build used $f, which no Debian package provides"; bad=$((bad + 1))
-        elif ! echo "$builder_closure" | grep -qx "$pkg"; then
+        elif ! grep -qx "$pkg" <<<"$builder_closure"; then
             echo "$pkg $f" >>"$tmp/missing"
         fi
     done <"$tmp/used"
@@ -242,7 +242,7 @@ if [ -x "$binary" ]; then
         pkg=$(owner "$path")
         if case " $(echo $runtime_pkgs) " in *" $pkg "*) true ;; *) false ;; esac; then
             ok "NEEDED $soname -> $path -> $pkg"; used="$used$pkg "
-        elif [ -n "$pkg" ] && echo "$base_closure" | grep -qx "$pkg"; then
+        elif [ -n "$pkg" ] && grep -qx "$pkg" <<<"$base_closure"; then
             ok "NEEDED $soname -> $path -> $pkg (base image)"
         else
             fail "NEEDED $soname -> ${path:-?} -> ${pkg:-no package}: not installed by the runtime stage"
@@ -253,7 +253,7 @@ if [ -x "$binary" ]; then
     done
     while read -r path; do
         pkg=$(owner "$path")
-        echo "$closure" | grep -qx "$pkg" && ok "indirect $path -> $pkg (dependency of the runtime packages)" ||
+        grep -qx "$pkg" <<<"$closure" && ok "indirect $path -> $pkg (dependency of the runtime packages)" ||
             fail "indirect $path -> ${pkg:-no package}: not in the runtime packages' dependencies"
     done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 }' "$tmp/ldd" | while read -r p; do
         s=$(basename "$p"); readelf -d "$binary" | grep -q "\[$s\]" || echo "$p"; done)

@@ -117,8 +117,8 @@ forbid User '^(root|0|)$' "runs as an unprivileged user with ambient capabilitie
 [ -n "$(setting MemoryMax)" ] && pass "MemoryMax=$(setting MemoryMax)" || fail "MemoryMax missing"
 user=$(setting User)
 grep -Eq "^u $user " "$sysusers" && pass "sysusers.d entry for $user" || fail "no sysusers.d entry for User=$user in $sysusers"
-grep -q "^ExecStart=/usr/local/bin/tcpstate_exporter --config /etc/tcpstate_exporter/tcpstate_exporter.yml$" "$unit" &&
-    pass "ExecStart with --config" || fail "ExecStart must run /usr/local/bin/tcpstate_exporter --config /etc/tcpstate_exporter/tcpstate_exporter.yml"
+grep -q "^ExecStart=/usr/local/bin/tcpstate_exporter --config.file /etc/tcpstate_exporter/tcpstate_exporter.yml$" "$unit" &&
+    pass "ExecStart with --config.file" || fail "ExecStart must run /usr/local/bin/tcpstate_exporter --config.file /etc/tcpstate_exporter/tcpstate_exporter.yml"
 
 step "3. the unit's capabilities suffice for process attribution"
 if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then

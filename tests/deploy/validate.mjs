@@ -356,7 +356,7 @@ function wiringAndSecurity(name, objs) {
   check(cfgVol?.configMap?.name === cm.metadata.name, W,
     `the config volume refers to ConfigMap ${cfgVol?.configMap?.name}, rendered is ${cm.metadata.name}`);
   check((c.volumeMounts ?? []).some((m) => m.name === cfgVol?.name && m.mountPath === "/etc/tcpstate_exporter" && m.readOnly === true),
-    CW, "the config volume must be mounted read-only at /etc/tcpstate_exporter (the image's --config path)");
+    CW, "the config volume must be mounted read-only at /etc/tcpstate_exporter (the image's --config.file path)");
   check(/^tcpstate-exporter-config-[a-z0-9]+$/.test(cm.metadata.name), id(cm), "ConfigMap name must carry kustomize's content hash");
   const copyPath = join(root, "deploy/kubernetes/base/tcpstate_exporter.yml");
   const copy = readFileSync(copyPath, "utf8");

@@ -62,6 +62,8 @@ STATES = ["established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2", "time
           "close", "close_wait", "last_ack", "listen", "closing"]
 WARNING = ("cannot read other processes' fds (need CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH): "
            "their sockets are labelled process=\"(unknown)\"")
+# As it appears in a logfmt line (msg="..." escapes its quotes).
+WARNING_LOGGED = WARNING.replace('"', '\\"')
 SYSCTLS = {"tcpstate_kernel_somaxconn": "net.core.somaxconn",
            "tcpstate_kernel_tcp_max_tw_buckets": "net.ipv4.tcp_max_tw_buckets",
            "tcpstate_kernel_tcp_fin_timeout_seconds": "net.ipv4.tcp_fin_timeout",
@@ -171,11 +173,11 @@ def check_samples(ns, samples, ss_rows, nstat, population, what, exclude_port=No
 
 
 def check_warning(stderr, what):
-    lines = [l for l in stderr.splitlines() if WARNING in l]
+    lines = [l for l in stderr.splitlines() if WARNING_LOGGED in l]
     assert len(lines) == 1, \
         f"{what}: want exactly one log line containing {WARNING!r}, got {len(lines)}:\n{stderr}"
-    assert " warning " in lines[0], f"{what}: not logged as a warning: {lines[0]}"
-    errors = [l for l in stderr.splitlines() if " error " in l or " critical " in l]
+    assert " level=warn " in lines[0], f"{what}: not logged as a warning: {lines[0]}"
+    errors = [l for l in stderr.splitlines() if " level=error " in l]
     assert not errors, f"{what}: error lines in the log: {errors}"
     log(f"  {what}: log says: {lines[0]}")
 

@@ -464,7 +464,7 @@ class DaemonSetRun:
     def __init__(self):
         self.notes = []
         self.config_file = os.path.join(REPO, "deploy/kubernetes/base/tcpstate_exporter.yml")
-        self.entrypoint = ["tcpstate_exporter", "--config",
+        self.entrypoint = ["tcpstate_exporter", "--config.file",
                            "/etc/tcpstate_exporter/tcpstate_exporter.yml"]
         self.args = ["--web.listen-address=[$(HOST_IP)]:9930"]
         self.caps = ["sys_ptrace", "dac_read_search", "sys_admin"]

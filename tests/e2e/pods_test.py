@@ -393,7 +393,7 @@ def check_vanished(exporter, ds, pods, tmp):
     compare_counts(samples, pod.inode, snapshot[pod.key][0], "pod a next to the ghost")
     check_pod_labels(samples, pod)
     noisy = [l for l in result.stderr.splitlines()
-             if (" warning " in l or " error " in l) and READ_FAILED not in l]
+             if (" level=warn " in l or " level=error " in l) and READ_FAILED not in l]
     assert not noisy, f"a vanished namespace must be skipped quietly: {noisy}"
     log("  tcpstate_netns_vanished_total 1, no series and no log line for it, exit 0, "
         "the other namespaces read normally")
@@ -557,9 +557,9 @@ def check_serve(exporter, ds, pods, tmp):
             proc.wait(timeout=10)
     with open(log_path) as f:
         lines = f.read().splitlines()
-    errors = [l for l in lines if (" error " in l or " critical " in l) and READ_FAILED not in l]
+    errors = [l for l in lines if " level=error " in l and READ_FAILED not in l]
     for line in lines:
-        if " warning " in line or READ_FAILED in line:
+        if " level=warn " in line or READ_FAILED in line:
             log(f"  exporter log: {line}")
     assert not errors, f"errors in the exporter's log: {errors}"
     assert proc.returncode == 0, f"exporter exit status {proc.returncode} after SIGTERM"
