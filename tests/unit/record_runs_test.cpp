@@ -7,8 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "aggregate/poll_aggregator.h"
@@ -248,6 +252,27 @@ TEST(RecordRuns, LargeHashArraysAreAlignedToHugePagesAndZeroed) {
   auto* memory = static_cast<uint8_t*>(flat_hash_detail::AllocateZeroed(bytes));
   ASSERT_NE(memory, nullptr);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(memory) % (size_t{2} << 20), 0u);
+  // Offered to transparent huge pages: where THP is "madvise" (Debian's
+  // default), only a region given MADV_HUGEPAGE is eligible.
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes((std::istreambuf_iterator<char>(thp)), {});
+  if (modes.find("[madvise]") != std::string::npos) {
+    std::ifstream smaps("/proc/self/smaps");
+    std::string line;
+    char start[32];
+    std::snprintf(start, sizeof(start), "%lx-",
+                  static_cast<unsigned long>(reinterpret_cast<uintptr_t>(memory)));
+    bool in_region = false;
+    int eligible = -1;
+    while (std::getline(smaps, line)) {
+      if (line.rfind(start, 0) == 0) in_region = true;
+      if (in_region && line.rfind("THPeligible:", 0) == 0) {
+        eligible = std::stoi(line.substr(12));
+        break;
+      }
+    }
+    EXPECT_EQ(eligible, 1);
+  }
   for (size_t i = 0; i < bytes; i += 4096) ASSERT_EQ(memory[i], 0) << i;
   memory[bytes - 1] = 1;  // the whole range is mapped
   flat_hash_detail::Free(memory, bytes);
