@@ -355,7 +355,7 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
     bool erased = false;
     // The cache entries of a table of thousands of sockets are far apart in
     // memory: load them a few fds ahead (the loop only reads the table).
-    constexpr size_t kAhead = 16;
+    constexpr size_t kAhead = 48;
     for (size_t at = 0; at < table.size(); ++at) {
       if (at + kAhead < table.size()) inodes_.Prefetch(table[at + kAhead].inode);
       FdEntry& e = table[at];
