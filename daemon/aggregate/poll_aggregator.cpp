@@ -76,7 +76,7 @@ void PollAggregator::BeginAttempt() {
   by_state_.fill(0);
   total_ = 0;
   port_counts_.clear();
-  process_counts_.clear();
+  process_counts_.Clear();
   close_wait_.clear();
   listeners_.clear();
   destinations_.clear();
@@ -86,6 +86,42 @@ void PollAggregator::BeginAttempt() {
 }
 
 void PollAggregator::OnRecord(const SocketRecord& record) {
+  std::optional<OwnerId> cached;
+  if (owners_ != nullptr && LooksUpOwner(record)) cached = owners_->Lookup(record.inode);
+  Count(record, cached);
+}
+
+bool PollAggregator::LooksUpOwner(const SocketRecord& record) const {
+  if (record.inode == 0) return false;
+  if (record.state == kCloseWait) return true;
+  return record.state < 32 && (config_.processes.states & StateBit(record.state));
+}
+
+void PollAggregator::OnRecords(std::span<const SocketRecord> records) {
+  if (owners_ == nullptr) {
+    for (const SocketRecord& record : records) Count(record, std::nullopt);
+    return;
+  }
+  // The look-ups of a run first, in a loop of their own: their cache misses
+  // overlap, where between the counting of records they would come one by one.
+  constexpr size_t kRun = 64;
+  std::array<std::optional<OwnerId>, kRun> cached;
+  while (!records.empty()) {
+    const auto run = records.first(std::min(kRun, records.size()));
+    for (const SocketRecord& record : run) {
+      if (LooksUpOwner(record)) owners_->Prefetch(record.inode);
+    }
+    for (size_t i = 0; i < run.size(); ++i) {
+      cached[i] = LooksUpOwner(run[i]) ? owners_->Lookup(run[i].inode) : std::nullopt;
+    }
+    for (size_t i = 0; i < run.size(); ++i) Count(run[i], cached[i]);
+    records = records.subspan(run.size());
+  }
+}
+
+// `cached`: the owner cache's answer for the record's inode (LooksUpOwner),
+// nullopt when not asked or not cached.
+void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> cached) {
   ++total_;
   ++by_state_[record.state];
   if (record.state == kListen) {
@@ -110,7 +146,7 @@ void PollAggregator::OnRecord(const SocketRecord& record) {
     owner = kOwnerUnknown;
   } else if (record.inode == 0) {
     owner = kOwnerNone;
-  } else if (auto cached = owners_->Lookup(record.inode)) {
+  } else if (cached) {
     owner = *cached;
   } else {
     pending_.push_back({record.inode, PendingKey(record.state, direction, port)});
@@ -124,7 +160,7 @@ void PollAggregator::AddOwned(OwnerId owner, uint8_t state, Direction direction,
                               int64_t first_seen_ms) {
   const bool attributed =
       owners_ != nullptr && state < 32 && (config_.processes.states & StateBit(state));
-  if (attributed) ++process_counts_[ProcessKey(owner, state)];
+  if (attributed) ++*process_counts_.TryEmplace(ProcessKey(owner, state), 0).first;
   if (state != kCloseWait) return;
   auto& group = close_wait_[CloseWaitKey(owner, direction, port)];
   if (group.sockets == 0) {
@@ -201,11 +237,11 @@ SocketTable PollAggregator::Finish() {
     return {info.name, config_.processes.pid_label ? std::to_string(info.pid) : ""};
   };
   std::map<ProcessLabel, uint64_t> process_totals;
-  for (const auto& [key, count] : process_counts_) {
+  process_counts_.ForEach([&](uint64_t key, uint64_t count) {
     const auto owner = static_cast<OwnerId>(key >> 8);
-    if (owner == kOwnerNone || owner == kOwnerUnknown) continue;
+    if (owner == kOwnerNone || owner == kOwnerUnknown) return;
     process_totals[owner_label(owner)] += count;
-  }
+  });
   for (const auto& [key, group] : close_wait_) {
     const auto owner = static_cast<OwnerId>(key >> 24);
     if (owner == kOwnerNone || owner == kOwnerUnknown) continue;
@@ -231,10 +267,10 @@ SocketTable PollAggregator::Finish() {
   }
 
   std::map<std::tuple<std::string, std::string, uint8_t>, uint64_t> processes;
-  for (const auto& [key, count] : process_counts_) {
+  process_counts_.ForEach([&](uint64_t key, uint64_t count) {
     auto [name, pid] = process_label(static_cast<OwnerId>(key >> 8));
     processes[{name, pid, static_cast<uint8_t>(key & 0xff)}] += count;
-  }
+  });
   for (const auto& [k, count] : processes) {
     table.processes.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
   }

@@ -123,6 +123,12 @@ class FlatHashMap {
   }
   const V* Find(K key) const { return const_cast<FlatHashMap*>(this)->Find(key); }
   bool contains(K key) const { return Find(key) != nullptr; }
+  // Starts loading the cache line `key`'s search begins at. A table larger
+  // than the CPU cache costs a memory round trip a look-up; prefetching a
+  // batch of keys first lets those round trips overlap.
+  void Prefetch(K key) const {
+    if (slots_ != nullptr) __builtin_prefetch(&slots_[Home(key)], 0);
+  }
 
   // Inserts `value` unless `key` is present; returns the value in the map and
   // whether it was inserted.

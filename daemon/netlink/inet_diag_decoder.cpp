@@ -6,6 +6,7 @@
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -80,10 +81,27 @@ Result<SocketRecord> DecodeInetDiagMsg(const uint8_t* payload, size_t len) {
   return record;
 }
 
-}  // namespace
+// Hands records to the sink in runs (see RecordSink::OnRecords), in order.
+class RecordBatch {
+ public:
+  explicit RecordBatch(RecordSink& sink) : sink_(sink) {}
+  void Add(const SocketRecord& record) {
+    records_[size_++] = record;
+    if (size_ == records_.size()) Flush();
+  }
+  void Flush() {
+    if (size_ > 0) sink_.OnRecords(std::span<const SocketRecord>(records_.data(), size_));
+    size_ = 0;
+  }
 
-Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const DumpIdentity& identity,
-                                    RecordSink& sink, ChunkStats& stats) {
+ private:
+  RecordSink& sink_;
+  std::array<SocketRecord, 64> records_;
+  size_t size_ = 0;
+};
+
+Result<ChunkStatus> DecodeInto(std::span<const uint8_t> datagram, const DumpIdentity& identity,
+                               RecordBatch& sink, ChunkStats& stats) {
   const uint8_t* p = datagram.data();
   size_t remaining = datagram.size();
   if (remaining == 0) {
@@ -151,7 +169,7 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const Dum
         auto record = DecodeInetDiagMsg(payload, payload_len);
         if (!record.ok()) return record.error();
         ++stats.records;
-        sink.OnRecord(*record);
+        sink.Add(*record);
         break;
       }
     }
@@ -162,6 +180,18 @@ Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const Dum
     remaining -= step;
   }
   return ChunkStatus::kMore;
+}
+
+}  // namespace
+
+Result<ChunkStatus> DecodeDumpChunk(std::span<const uint8_t> datagram, const DumpIdentity& identity,
+                                    RecordSink& sink, ChunkStats& stats) {
+  // Records decoded before a failure still reach the sink, as they did one
+  // by one: the caller discards the attempt.
+  RecordBatch batch(sink);
+  auto status = DecodeInto(datagram, identity, batch, stats);
+  batch.Flush();
+  return status;
 }
 
 }  // namespace tcpstate

@@ -14,6 +14,11 @@ class RecordSink {
  public:
   virtual ~RecordSink() = default;
   virtual void OnRecord(const SocketRecord& record) = 0;
+  // The records of one datagram, in dump order. A sink that looks records up
+  // in tables larger than the CPU cache overrides it to prefetch first.
+  virtual void OnRecords(std::span<const SocketRecord> records) {
+    for (const SocketRecord& record : records) OnRecord(record);
+  }
 };
 
 // What a reply must carry to belong to our request.

@@ -19,12 +19,25 @@ class StateFilter : public RecordSink {
  public:
   StateFilter(RecordSink& next, uint32_t states) : next_(next), states_(states) {}
   void OnRecord(const SocketRecord& record) override {
-    if (record.state < 32 && (states_ & StateBit(record.state))) {
-      next_.OnRecord(record);
+    if (Wanted(record)) next_.OnRecord(record);
+  }
+  // Passes runs of wanted records on as runs (a kernel that honours the
+  // mask sends nothing else: one run).
+  void OnRecords(std::span<const SocketRecord> records) override {
+    size_t begin = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (Wanted(records[i])) continue;
+      if (i > begin) next_.OnRecords(records.subspan(begin, i - begin));
+      begin = i + 1;
     }
+    if (records.size() > begin) next_.OnRecords(records.subspan(begin));
   }
 
  private:
+  bool Wanted(const SocketRecord& record) const {
+    return record.state < 32 && (states_ & StateBit(record.state));
+  }
+
   RecordSink& next_;
   uint32_t states_;
 };

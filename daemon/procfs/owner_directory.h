@@ -28,6 +28,9 @@ class OwnerDirectory {
   virtual void BeginPoll() = 0;
   // Cache lookup, no I/O. Marks the inode as still alive.
   virtual std::optional<OwnerId> Lookup(uint32_t inode) = 0;
+  // A hint that Lookup(inode) follows soon: a cache larger than the CPU's
+  // can start loading the entry (no effect on results).
+  virtual void Prefetch(uint32_t /*inode*/) const {}
   // Finds the owners of `inodes` (all Lookup misses); may scan /proc.
   virtual void Resolve(std::span<const uint32_t> inodes) = 0;
   // End of a poll: drop cache entries for sockets that are gone.

@@ -353,7 +353,12 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
     // poll without them), and fds whose socket left the dump: closed, or
     // reused by a new socket.
     bool erased = false;
-    for (FdEntry& e : table) {
+    // The cache entries of a table of thousands of sockets are far apart in
+    // memory: load them a few fds ahead (the loop only reads the table).
+    constexpr size_t kAhead = 48;
+    for (size_t at = 0; at < table.size(); ++at) {
+      if (at + kAhead < table.size()) inodes_.Prefetch(table[at + kAhead].inode);
+      FdEntry& e = table[at];
       if (e.inode == 0) continue;
       if (wanted.contains(e.inode)) {
         e.quiet = 0;

@@ -45,6 +45,7 @@ class ProcOwnerDirectory : public OwnerDirectory {
 
   void BeginPoll() override;
   std::optional<OwnerId> Lookup(uint32_t inode) override;
+  void Prefetch(uint32_t inode) const override { inodes_.Prefetch(inode); }
   void Resolve(std::span<const uint32_t> inodes) override;
   void EndPoll() override;
   const OwnerInfo& Owner(OwnerId id) const override;
