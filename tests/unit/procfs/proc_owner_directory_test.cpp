@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "fake_proc.h"
+#include "support/fake_proc.h"
 
 namespace tcpstate {
 namespace {
@@ -404,7 +404,7 @@ TEST_F(ProcOwnerDirectoryTest, WrappedOwnerIdsSkipOnesInUse) {
   proc.AddProcess(100, "alpha", 1000);
   proc.AddSocketFd(100, 3, 5001);
   ProcOwnerDirectory dir(proc.root(), {});
-  ASSERT_EQ(Poll(dir, {5001})[0], "alpha");  // alpha holds id 0
+  ASSERT_EQ(Poll(dir, {5001})[0], "alpha");            // alpha holds id 0
   dir.set_next_owner_id_for_testing(0xfffffffdU - 1);  // the last id before kOwnerRetry
   proc.AddProcess(200, "beta", 2000);
   proc.AddSocketFd(200, 3, 5002);

@@ -1,5 +1,7 @@
 // Listen addresses (http/listen_address.h) and the server on IPv6: dual
 // stack for ":P" and "[::]:P", IPv6 loopback, several addresses at once.
+#include "http/listen_address.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -12,7 +14,6 @@
 #include <string>
 
 #include "http/http_server.h"
-#include "http/listen_address.h"
 #include "metrics/snapshot_collectable.h"
 
 namespace tcpstate {

@@ -1,7 +1,6 @@
-#include <gtest/gtest.h>
-
-#include "netns/netns_discovery.h"
 #include "netns/pod_identity.h"
+
+#include <gtest/gtest.h>
 
 namespace tcpstate {
 namespace {
@@ -44,13 +43,15 @@ TEST(PodIdentity, NotAPod) {
   EXPECT_EQ(pod.container_id, "");
 }
 
-TEST(NetnsLink, Parses) {
-  uint64_t inode = 0;
-  ASSERT_TRUE(ParseNetnsLink("net:[4026531840]", &inode));
-  EXPECT_EQ(inode, 4026531840u);
-  EXPECT_FALSE(ParseNetnsLink("mnt:[4026531840]", &inode));
-  EXPECT_FALSE(ParseNetnsLink("net:[]", &inode));
-  EXPECT_FALSE(ParseNetnsLink("net:[12x]", &inode));
+TEST(PodIdentity, NestedCgroupsCannotPoseAsAnotherPod) {
+  // With a delegated hierarchy a container may create cgroups below its own,
+  // named like another pod's: the kubelet's level (the first) wins.
+  auto pod = ParsePodIdentity(
+      "0::/kubepods/burstable/pod1b2c3d4e-1111-2222-3333-444455556666/"
+      "0123456789abcdef0123456789abcdef/kubepods/pod99999999-9999-9999-9999-999999999999/"
+      "fedcba9876543210fedcba9876543210\n");
+  EXPECT_EQ(pod.pod_uid, kUid);
+  EXPECT_EQ(pod.container_id, "0123456789abcdef0123456789abcdef");
 }
 
 }  // namespace

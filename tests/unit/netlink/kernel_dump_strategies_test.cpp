@@ -19,9 +19,9 @@
 #include <tuple>
 #include <vector>
 
+#include "common/tcp_state.h"
 #include "common/unique_fd.h"
 #include "netlink/netlink_transport.h"
-#include "common/tcp_state.h"
 #include "netlink/tcp_table_reader.h"
 
 namespace tcpstate {

@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "netlink/netlink_transport.h"
-#include "netlink_builder.h"
+#include "support/netlink_builder.h"
 
 namespace tcpstate::testing {
 

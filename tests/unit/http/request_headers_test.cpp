@@ -1,7 +1,7 @@
 // Request header values the endpoint acts on (http/request_headers.h).
-#include <gtest/gtest.h>
-
 #include "http/request_headers.h"
+
+#include <gtest/gtest.h>
 
 namespace tcpstate {
 namespace {

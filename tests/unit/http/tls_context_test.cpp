@@ -7,7 +7,7 @@
 
 #include <thread>
 
-#include "http_test_pki.h"
+#include "support/http_test_pki.h"
 
 namespace tcpstate {
 namespace {
@@ -81,8 +81,8 @@ TEST_F(TlsContextTest, InlineCertificateAndKey) {
 TEST_F(TlsContextTest, MinVersionTls13RejectsTls12Clients) {
   config_.min_version = TlsVersion::kTls13;
   auto server = ServerContext();
-  EXPECT_FALSE(Handshake(server.get(), ClientContext(&ca_, nullptr, TLS1_2_VERSION).get())
-                   .server_ok);
+  EXPECT_FALSE(
+      Handshake(server.get(), ClientContext(&ca_, nullptr, TLS1_2_VERSION).get()).server_ok);
   EXPECT_TRUE(Handshake(server.get(), ClientContext(&ca_).get()).server_ok);
 }
 
@@ -129,8 +129,7 @@ TEST_F(TlsContextTest, RequireAndVerifyClientCert) {
   EXPECT_FALSE(Handshake(server.get(), ClientContext(&ca_, &foreign).get()).server_ok);
   EXPECT_FALSE(Handshake(server.get(), ClientContext(&ca_, &self_signed).get()).server_ok);
   // TLS 1.2 as well (the client certificate comes at a different point).
-  EXPECT_TRUE(
-      Handshake(server.get(), ClientContext(&ca_, &good, TLS1_2_VERSION).get()).server_ok);
+  EXPECT_TRUE(Handshake(server.get(), ClientContext(&ca_, &good, TLS1_2_VERSION).get()).server_ok);
   EXPECT_FALSE(
       Handshake(server.get(), ClientContext(&ca_, &foreign, TLS1_2_VERSION).get()).server_ok);
 }
@@ -229,8 +228,8 @@ TEST_F(TlsContextTest, CertificateChainIsSent) {
 TEST(TlsNames, GoCipherAndCurveNames) {
   EXPECT_EQ(OpenSslCipherName("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
             "ECDHE-RSA-AES128-GCM-SHA256");
-  EXPECT_EQ(OpenSslCipherName("TLS_AES_128_GCM_SHA256"), "");  // TLS 1.3: fixed
-  EXPECT_EQ(OpenSslCipherName("TLS_RSA_WITH_RC4_128_SHA"), std::nullopt);  // insecure
+  EXPECT_EQ(OpenSslCipherName("TLS_AES_128_GCM_SHA256"), "");                 // TLS 1.3: fixed
+  EXPECT_EQ(OpenSslCipherName("TLS_RSA_WITH_RC4_128_SHA"), std::nullopt);     // insecure
   EXPECT_EQ(OpenSslCipherName("ECDHE-RSA-AES128-GCM-SHA256"), std::nullopt);  // OpenSSL name
   EXPECT_EQ(OpenSslGroupName("CurveP256"), "P-256");
   EXPECT_EQ(OpenSslGroupName("X25519"), "X25519");

@@ -81,13 +81,15 @@ inline Pki MakeCert(const std::string& common_name, const Pki* issuer,
 }
 
 inline Pki MakeCa(const std::string& name) {
-  return MakeCert(name, nullptr, {{"basicConstraints", "critical,CA:TRUE"},
-                                  {"keyUsage", "critical,keyCertSign,cRLSign"}});
+  return MakeCert(
+      name, nullptr,
+      {{"basicConstraints", "critical,CA:TRUE"}, {"keyUsage", "critical,keyCertSign,cRLSign"}});
 }
 
 inline Pki MakeServer(const Pki& ca, const std::string& name = "exporter") {
-  return MakeCert(name, &ca, {{"subjectAltName", "IP:127.0.0.1,DNS:localhost"},
-                              {"extendedKeyUsage", "serverAuth"}});
+  return MakeCert(
+      name, &ca,
+      {{"subjectAltName", "IP:127.0.0.1,DNS:localhost"}, {"extendedKeyUsage", "serverAuth"}});
 }
 
 inline Pki MakeClient(const Pki* ca, const std::string& name, const std::string& san) {

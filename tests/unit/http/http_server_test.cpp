@@ -1,15 +1,15 @@
-// /metrics as served: the exposition prepared once per publish
-// (metrics/snapshot_collectable.h), gzip-compressed for clients that accept
-// it (common/gzip.h), through a real HttpServer on a loopback port.
+// /metrics as served by HttpServer (http/http_server.h) on a loopback port:
+// the exposition prepared once per publish (metrics/snapshot_collectable.h),
+// gzip-compressed for clients that accept it; keep-alive, limits, statuses.
+#include "http/http_server.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <prometheus/text_serializer.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
@@ -20,81 +20,16 @@
 #include <string>
 #include <thread>
 
-#include "common/gzip.h"
-#include "http/http_server.h"
 #include "metrics/snapshot_collectable.h"
+#include "support/gunzip.h"
+#include "support/metric_families.h"
 
 namespace tcpstate {
 namespace {
 
-std::optional<std::string> Gunzip(const std::string& gz) {
-  z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return std::nullopt;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  z.avail_in = static_cast<uInt>(gz.size());
-  std::string out;
-  char chunk[16384];
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = reinterpret_cast<Bytef*>(chunk);
-    z.avail_out = sizeof chunk;
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(chunk, sizeof chunk - z.avail_out);
-  }
-  inflateEnd(&z);
-  if (rc != Z_STREAM_END || z.avail_in != 0) return std::nullopt;
-  return out;
-}
-
-// Families with `n` series of one gauge: a realistic, compressible text.
-std::shared_ptr<const SnapshotCollectable::Families> Families(int n) {
-  prometheus::MetricFamily family;
-  family.name = "tcpstate_port_sockets";
-  family.help = "Sockets per state by the port they concern.";
-  family.type = prometheus::MetricType::Gauge;
-  for (int i = 0; i < n; ++i) {
-    prometheus::ClientMetric metric;
-    metric.label = {
-        {"direction", "inbound"}, {"port", std::to_string(20000 + i)}, {"state", "established"}};
-    metric.gauge.value = i % 7;
-    family.metric.push_back(std::move(metric));
-  }
-  return std::make_shared<const SnapshotCollectable::Families>(
-      SnapshotCollectable::Families{std::move(family)});
-}
-
-std::string Serialize(const SnapshotCollectable::Families& families) {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, families);
-  return out.str();
-}
-
-TEST(Gzip, RoundTrips) {
-  for (const std::string& text : {std::string(), std::string("x"), Serialize(*Families(2000))}) {
-    const std::string gz = GzipCompress(text);
-    ASSERT_GE(gz.size(), 18u);  // header + trailer
-    EXPECT_EQ(static_cast<unsigned char>(gz[0]), 0x1f);
-    EXPECT_EQ(static_cast<unsigned char>(gz[1]), 0x8b);
-    EXPECT_EQ(Gunzip(gz), text);
-  }
-}
-
-TEST(SnapshotCollectable, PreparesTextAndGzipOncePerPublish) {
-  SnapshotCollectable collectable;
-  EXPECT_EQ(collectable.Prepared(), nullptr);
-  const auto families = Families(500);
-  collectable.PublishFamilies(families);
-  const auto first = collectable.Prepared();
-  ASSERT_NE(first, nullptr);
-  EXPECT_EQ(first->text, Serialize(*families));
-  EXPECT_EQ(Gunzip(first->gzip), first->text);
-  EXPECT_LT(first->gzip.size(), first->text.size() / 4);
-  EXPECT_EQ(collectable.Prepared(), first);  // shared, not copied
-
-  collectable.PublishFamilies(Families(10));
-  EXPECT_NE(collectable.Prepared(), first);
-  EXPECT_EQ(first->text, Serialize(*families));  // a held exposition never changes
-}
+using testing::Families;
+using testing::Gunzip;
+using testing::Serialize;
 
 struct Response {
   std::string status_line;

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "common/tcp_state.h"
-#include "fake_proc.h"
 #include "metrics/snapshot_collectable.h"
-#include "scripted_transport.h"
+#include "support/fake_proc.h"
+#include "support/scripted_transport.h"
 
 namespace tcpstate {
 namespace {

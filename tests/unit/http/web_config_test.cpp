@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "config/config_loader.h"
-#include "http_test_pki.h"
+#include "support/http_test_pki.h"
 
 namespace tcpstate {
 namespace {
@@ -48,7 +48,8 @@ class WebConfigTest : public ::testing::Test {
   Pki server_ = MakeServer(ca_);
 };
 
-constexpr const char* kTls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+constexpr const char* kTls =
+    "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
 
 TEST_F(WebConfigTest, EmptyFileMeansPlainHttpWithoutAuth) {
   auto c = Parse("");
@@ -60,25 +61,30 @@ TEST_F(WebConfigTest, EmptyFileMeansPlainHttpWithoutAuth) {
 }
 
 TEST_F(WebConfigTest, FullFile) {
-  auto c = Parse(std::string(kTls) +
-                 "  client_auth_type: RequireAndVerifyClientCert\n"
-                 "  client_ca_file: ca.crt\n"
-                 "  client_allowed_sans: [prometheus]\n"
-                 "  min_version: TLS13\n"
-                 "  max_version: TLS13\n"
-                 "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_AES_128_GCM_SHA256]\n"
-                 "  prefer_server_cipher_suites: false\n"
-                 "  curve_preferences: [X25519, CurveP256]\n"
-                 "http_server_config:\n"
-                 "  http2: false\n"
-                 "  headers:\n"
-                 "    X-Frame-Options: deny\n"
-                 "    Strict-Transport-Security: max-age=31536000\n"
-                 "    X-XSS-Protection: ''\n"
-                 "basic_auth_users:\n"
-                 "  zed: " + kHash + "\n"
-                 "  alice: " + kHash + "\n"
-                 "rate_limit:\n  interval: 1s\n  burst: 20\n");
+  auto c =
+      Parse(std::string(kTls) +
+            "  client_auth_type: RequireAndVerifyClientCert\n"
+            "  client_ca_file: ca.crt\n"
+            "  client_allowed_sans: [prometheus]\n"
+            "  min_version: TLS13\n"
+            "  max_version: TLS13\n"
+            "  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_AES_128_GCM_SHA256]\n"
+            "  prefer_server_cipher_suites: false\n"
+            "  curve_preferences: [X25519, CurveP256]\n"
+            "http_server_config:\n"
+            "  http2: false\n"
+            "  headers:\n"
+            "    X-Frame-Options: deny\n"
+            "    Strict-Transport-Security: max-age=31536000\n"
+            "    X-XSS-Protection: ''\n"
+            "basic_auth_users:\n"
+            "  zed: " +
+            kHash +
+            "\n"
+            "  alice: " +
+            kHash +
+            "\n"
+            "rate_limit:\n  interval: 1s\n  burst: 20\n");
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_TRUE(c->tls_enabled);
   EXPECT_EQ(c->tls.cert_file, dir_.File("server.crt"));  // relative to the file's directory
@@ -86,8 +92,7 @@ TEST_F(WebConfigTest, FullFile) {
   EXPECT_EQ(c->tls.client_auth, ClientAuth::kRequireAndVerifyClientCert);
   EXPECT_EQ(c->tls.client_allowed_sans, std::vector<std::string>{"prometheus"});
   EXPECT_EQ(c->tls.min_version, TlsVersion::kTls13);
-  EXPECT_EQ(c->tls.cipher_suites,
-            (std::vector<std::string>{"ECDHE-ECDSA-AES128-GCM-SHA256", ""}));
+  EXPECT_EQ(c->tls.cipher_suites, (std::vector<std::string>{"ECDHE-ECDSA-AES128-GCM-SHA256", ""}));
   EXPECT_FALSE(c->tls.prefer_server_cipher_suites);
   EXPECT_EQ(c->tls.curve_groups, (std::vector<std::string>{"X25519", "P-256"}));
   EXPECT_FALSE(c->http2);
@@ -186,8 +191,9 @@ TEST_F(WebConfigTest, ErrorsNameTheKey) {
                   "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n"
                   "  client_allowed_sans: [x]\n",
               "tls_server_config.client_allowed_sans", "RequireAnyClientCert");
-  ExpectError(std::string(kTls) + "  client_auth_type: RequireAndVerifyClientCert\n"
-                                  "  client_ca_file: garbage.pem\n",
+  ExpectError(std::string(kTls) +
+                  "  client_auth_type: RequireAndVerifyClientCert\n"
+                  "  client_ca_file: garbage.pem\n",
               "tls_server_config.client_ca_file", "no valid PEM certificate");
   ExpectError(std::string(kTls) + "  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
               "tls_server_config.cipher_suites[0]", "unknown cipher suite");
@@ -247,15 +253,16 @@ TEST(WebSection, ShippedFileEqualsBuiltInDefaults) {
 }
 
 TEST(WebSection, Limits) {
-  auto c = ParseConfig("web:\n  max_connections: 32\n  max_requests_in_flight: 4\n"
-                       "  request_timeout: 2500ms\n");
+  auto c = ParseConfig(
+      "web:\n  max_connections: 32\n  max_requests_in_flight: 4\n"
+      "  request_timeout: 2500ms\n");
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->web.max_connections, 32u);
   EXPECT_EQ(c->web.max_requests_in_flight, 4u);
   EXPECT_EQ(c->web.request_timeout, std::chrono::milliseconds(2500));
-  for (const char* bad : {"web:\n  max_requests_in_flight: 0\n",
-                          "web:\n  max_requests_in_flight: 5000\n",
-                          "web:\n  max_requests_in_flight: many\n"}) {
+  for (const char* bad :
+       {"web:\n  max_requests_in_flight: 0\n", "web:\n  max_requests_in_flight: 5000\n",
+        "web:\n  max_requests_in_flight: many\n"}) {
     auto parsed = ParseConfig(bad);
     ASSERT_FALSE(parsed.ok()) << bad;
     EXPECT_EQ(parsed.error().message.rfind("web.max_requests_in_flight: ", 0), 0u)

@@ -16,8 +16,7 @@ constexpr const char* kCrypt2a = "$2a$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHps
 constexpr const char* kCrypt2b = "$2b$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6e";
 
 std::string Base64(const std::string& in) {
-  static const char* kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
@@ -30,8 +29,8 @@ std::string Base64(const std::string& in) {
     const uint32_t n = static_cast<unsigned char>(in[i]) << 16;
     out += std::string{kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63], '=', '='};
   } else if (i + 2 == in.size()) {
-    const uint32_t n = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8);
+    const uint32_t n =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += std::string{kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63],
                        kAlphabet[(n >> 6) & 63], '='};
   }
@@ -55,15 +54,15 @@ TEST(BcryptHash, AcceptsTheThreeVersions) {
 TEST(BcryptHash, RejectsWhatIsNotBcrypt) {
   for (const char* bad : {
            "",
-           "secret",                                      // a plain password
-           "$1$abcdefgh$abcdefghijklmnopqrstuv",          // MD5-crypt
-           "$6$salt$hash",                                // SHA-512-crypt
-           "$2x$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6e",  // bad version
-           "$2b$03$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6e",  // cost < 4
-           "$2b$32$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6e",  // cost > 31
-           "$2b$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6",   // short
+           "secret",                                                         // a plain password
+           "$1$abcdefgh$abcdefghijklmnopqrstuv",                             // MD5-crypt
+           "$6$salt$hash",                                                   // SHA-512-crypt
+           "$2x$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6e",   // bad version
+           "$2b$03$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6e",   // cost < 4
+           "$2b$32$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6e",   // cost > 31
+           "$2b$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6",    // short
            "$2b$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6e=",  // long
-           "$2b$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6+",  // alphabet
+           "$2b$04$abcdefghijklmnopqrstuujydOTSfIH/d5oUHpsygqV5X9xJLQc6+",   // alphabet
        }) {
     auto cost = ParseBcryptHash(bad);
     EXPECT_FALSE(cost.ok()) << bad;
@@ -100,8 +99,8 @@ TEST(BasicAuthorization, RejectsMalformed) {
   EXPECT_FALSE(ParseBasicAuthorization("Basic"));
   EXPECT_FALSE(ParseBasicAuthorization("Basic " + Base64("no colon")));
   EXPECT_FALSE(ParseBasicAuthorization("Basic YWxpY2U6c2VjcmV0MQ"));  // unpadded
-  EXPECT_FALSE(ParseBasicAuthorization("Basic  " + Base64("a:b")));  // extra space
-  EXPECT_FALSE(ParseBasicAuthorization("Basic YW=xp"));              // data after padding
+  EXPECT_FALSE(ParseBasicAuthorization("Basic  " + Base64("a:b")));   // extra space
+  EXPECT_FALSE(ParseBasicAuthorization("Basic YW=xp"));               // data after padding
   EXPECT_FALSE(ParseBasicAuthorization("Basic ****"));
 }
 

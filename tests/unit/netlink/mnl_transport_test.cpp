@@ -10,7 +10,7 @@
 
 #include "common/unique_fd.h"
 #include "netlink/netlink_transport.h"
-#include "netlink_builder.h"
+#include "support/netlink_builder.h"
 
 namespace tcpstate {
 namespace {

@@ -2,12 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include "common/tcp_state.h"
-#include "netlink_builder.h"
+#include "support/netlink_builder.h"
 
 namespace tcpstate {
 namespace {
@@ -108,8 +109,10 @@ TEST(InetDiagDecoder, AckIsNotAnError) {
 TEST(InetDiagDecoder, WrongSequenceOrPortIdIsRejected) {
   CollectingSink sink;
   ChunkStats stats;
-  EXPECT_EQ(Decode(DiagMessage(kSeq + 1, kPid, {}), sink, stats).error().kind, ErrorKind::kUnexpected);
-  EXPECT_EQ(Decode(DiagMessage(kSeq, kPid + 1, {}), sink, stats).error().kind, ErrorKind::kUnexpected);
+  EXPECT_EQ(Decode(DiagMessage(kSeq + 1, kPid, {}), sink, stats).error().kind,
+            ErrorKind::kUnexpected);
+  EXPECT_EQ(Decode(DiagMessage(kSeq, kPid + 1, {}), sink, stats).error().kind,
+            ErrorKind::kUnexpected);
   EXPECT_TRUE(sink.records.empty());
 }
 
@@ -206,6 +209,22 @@ TEST(InetDiagDecoder, EmptyDatagramIsAnError) {
   CollectingSink sink;
   ChunkStats stats;
   EXPECT_FALSE(Decode({}, sink, stats).ok());
+}
+
+// Regression test (docs/reliability.md), found by fuzzing:
+// strerror(-status) with status == INT_MIN negated INT_MIN (UB, reported by
+// UBSan on the first fuzzing seconds). Must be an ordinary decode failure.
+TEST(ReliabilityRegression, NlmsgErrorWithIntMinIsAnOrdinaryFailure) {
+  CollectingSink sink;
+  ChunkStats stats;
+  const auto error = testing::ErrorMessage(1, 2, INT_MIN);
+  auto status = DecodeDumpChunk(error, DumpIdentity{1, 2}, sink, stats);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().kind, ErrorKind::kKernelError);
+  const auto done = testing::DoneMessage(1, 2, INT_MIN);
+  status = DecodeDumpChunk(done, DumpIdentity{1, 2}, sink, stats);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().kind, ErrorKind::kKernelDoneError);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/tcp_state.h"
-#include "scripted_transport.h"
+#include "support/scripted_transport.h"
 
 namespace tcpstate {
 namespace {

@@ -1,6 +1,10 @@
 #include "config/config_loader.h"
 
 #include <gtest/gtest.h>
+#include <re2/re2.h>
+
+#include <cstdlib>
+#include <string>
 
 #include "common/tcp_state.h"
 
@@ -153,6 +157,95 @@ TEST(ValidateListenAddress, Forms) {
   EXPECT_FALSE(ValidateListenAddress("::1:9930").ok());
   EXPECT_FALSE(ValidateListenAddress(":0").ok());
   EXPECT_FALSE(ValidateListenAddress(":70000").ok());
+}
+
+// Regression tests (ReliabilityRegression*, docs/reliability.md): defects found
+// by fuzzing and hostile-input review; the matching fuzz inputs live in
+// tests/fuzz/regressions/ and are replayed under ASan/UBSan by
+// tests/fuzz/run.sh. Crashing and hanging cases run as death tests (a forked
+// child with an alarm), so each fails on its own.
+
+std::string GroupsConfig(const std::string& pattern) {
+  return "processes:\n  groups:\n    - name: g\n      match: '" + pattern + "'\n";
+}
+
+// std::regex compiled recursively, one stack frame chain per term and per
+// parenthesis: a long `match` pattern overflowed the stack of the main thread
+// in --config.check, at start-up and on a SIGHUP reload (SIGSEGV instead of
+// "configuration reload rejected"). Death-test isolation: a crash here fails
+// this test only.
+TEST(ReliabilityRegressionDeathTest, HugeGroupRegexIsRejectedNotACrash) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        auto config = ParseConfig(GroupsConfig(std::string(100'000, 'a')));
+        std::exit(!config.ok() && config.error().message.find("processes.groups[0].match") !=
+                                      std::string::npos
+                      ? 0
+                      : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(ReliabilityRegressionDeathTest, DeeplyNestedGroupRegexIsRejectedNotACrash) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        // RE2 parses without recursion: accepted or rejected, never a crash.
+        auto config =
+            ParseConfig(GroupsConfig(std::string(20'000, '(') + "a" + std::string(20'000, ')')));
+        std::exit(!config.ok() || re2::RE2::PartialMatch("xa", *config->processes.groups[0].regex)
+                      ? 0
+                      : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// Found by fuzz_smoke: nested quantified groups made std::regex_search of one
+// 15-byte process name run for minutes (the poll thread would hang on every
+// process); the input is in
+// tests/fuzz/regressions/fuzz_config_loader/regex-nested-quantifiers-hang.
+// RE2 matches them in linear time: accepted, and matching returns at once
+// (a backtracking matcher would run into the test's timeout here).
+TEST(ReliabilityRegression, NestedQuantifiersMatchInLinearTime) {
+  const std::string evil = "(((((((((((hosta)*)*)*)*)*)*)*)*)*)*)+";
+  for (const std::string& pattern : {std::string("(a+)*$"), std::string("((x*)y)+"),
+                                     std::string("(a|b*){2,}"), std::string("(?:(a+))+b"), evil}) {
+    auto config = ParseConfig(GroupsConfig(pattern));
+    ASSERT_TRUE(config.ok()) << pattern << ": " << config.error().message;
+    const std::string name(64, 'a');
+    for (int i = 0; i < 1000; ++i) {
+      (void)re2::RE2::PartialMatch(name + "!", *config->processes.groups[0].regex);
+    }
+  }
+}
+
+// What RE2 does not offer (back-references, look-around) is a config error
+// that names the key, as for any invalid pattern.
+TEST(ReliabilityRegression, RegexFeaturesRe2LacksNameTheKey) {
+  for (const std::string pattern : {"(a)\\1", "a(?=b)", "([a-z"}) {
+    auto config = ParseConfig(GroupsConfig(pattern));
+    ASSERT_FALSE(config.ok()) << pattern << " was accepted";
+    EXPECT_NE(config.error().message.find("processes.groups[0].match: invalid regular expression"),
+              std::string::npos)
+        << config.error().message;
+    EXPECT_EQ(config.error().key, "processes.groups[0].match");
+  }
+}
+
+// A sane pattern must keep working once a size cap exists.
+TEST(ReliabilityRegression, OrdinaryGroupRegexStillAccepted) {
+  auto config = ParseConfig(GroupsConfig("^(nginx|envoy|java)$"));
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->processes.groups.size(), 1u);
+}
+
+// Each term is capped, but the sum of five was not: signed overflow (UB;
+// in practice a negative duration that ParseDuration returned as valid).
+TEST(ReliabilityRegression, DurationSumOverflowIsAnError) {
+  const std::string term = "640000000000h";
+  auto parsed = ParseDuration(term + term + term + term + term);
+  EXPECT_FALSE(parsed.ok()) << "returned " << parsed->count() << "ms";
 }
 
 }  // namespace

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "fake_proc.h"
 #include "procfs/proc_owner_directory.h"
+#include "support/fake_proc.h"
 
 namespace tcpstate {
 namespace {
