@@ -100,7 +100,9 @@ Result<std::shared_ptr<TlsMaterial>> LoadMaterial(const TlsServerConfig& config)
   material->chain.reset(sk_X509_new_null());
   for (size_t i = 1; i < certs->size(); ++i) {
     // The stack owns what it holds; a certificate it did not take is freed here.
-    if (sk_X509_push(material->chain.get(), (*certs)[i].get()) > 0) (*certs)[i].release();
+    if (sk_X509_push(material->chain.get(), (*certs)[i].get()) > 0) {
+      static_cast<void>((*certs)[i].release());
+    }
   }
 
   auto key_source = Source("key_file", config.key_file, "key", config.key_pem);
@@ -134,7 +136,7 @@ Result<std::shared_ptr<TlsMaterial>> LoadMaterial(const TlsServerConfig& config)
       X509_STORE_add_cert(material->ca_store.get(), ca.get());  // takes its own reference
       UniqueX509Name name(X509_NAME_dup(X509_get_subject_name(ca.get())));
       if (name != nullptr && sk_X509_NAME_push(material->ca_names.get(), name.get()) > 0) {
-        name.release();  // owned by the stack
+        static_cast<void>(name.release());  // owned by the stack
       }
     }
     ERR_clear_error();

@@ -95,7 +95,8 @@ TEST(PodIdentifier, APodNotYetInTheKubeletsDirectoryIsAskedForAgain) {
   EXPECT_FALSE(pods.Identify(info));
   EXPECT_EQ(info.pod.pod_uid, kUid);
   EXPECT_EQ(info.pod_name, "");
-  EXPECT_EQ(pods.stats().failures_total.at("kubelet_unknown"), 1u);
+  EXPECT_EQ(pods.stats().failures_total[static_cast<size_t>(PodIdentityFailure::kKubeletUnknown)],
+            1u);
   fs::create_directories(logs / ("payments_api-0_" + std::string(kUid)));
   pods.BeginPoll();
   EXPECT_TRUE(pods.Identify(info));
@@ -161,8 +162,8 @@ TEST(PodIdentifier, AStuckReadNeitherStallsThePollNorPilesUp) {
     EXPECT_EQ(gate->started, 1) << "a stuck read was started again";
   }
   EXPECT_EQ(pods.stats().reads_in_flight, 1u);
-  EXPECT_EQ(pods.stats().failures_total.at("timeout"), 3u);
-  EXPECT_EQ(pods.stats().failures_total.at("busy"), 3u);
+  EXPECT_EQ(pods.stats().failures_total[static_cast<size_t>(PodIdentityFailure::kTimeout)], 3u);
+  EXPECT_EQ(pods.stats().failures_total[static_cast<size_t>(PodIdentityFailure::kBusy)], 3u);
   EXPECT_EQ(stuck.pod_name, "");
   {
     std::lock_guard lock(gate->mutex);
