@@ -327,7 +327,8 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
             "was. file: config or web_config; reason: unreadable, yaml_syntax or invalid; "
             "key: the offending key path, for invalid.",
             MetricType::Gauge);
-    Labels labels{{"file", reload.failure.file}, {"reason", reload.failure.reason}};
+    Labels labels{{"file", std::string(ReloadFileName(reload.failure.file))},
+                  {"reason", std::string(ReloadFailureReasonName(reload.failure.reason))}};
     if (!reload.failure.key.empty()) labels.push_back({"key", reload.failure.key});
     f.Add(std::move(labels), 1);
   }

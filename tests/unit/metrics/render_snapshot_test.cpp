@@ -134,7 +134,8 @@ TEST(RenderSnapshot, ReloadFailureInfoOnlyWhileTheLastReloadFailed) {
   Snapshot snapshot;
   EXPECT_EQ(Find(RenderSnapshot(snapshot), "tcpstate_config_last_reload_failure_info"), nullptr);
   snapshot.self.config_reload.last_successful = false;
-  snapshot.self.config_reload.failure = {"config", "invalid", "poll.interval"};
+  snapshot.self.config_reload.failure = {ReloadFile::kConfig, ReloadFailureReason::kInvalid,
+                                         "poll.interval"};
   const auto info = Series(RenderSnapshot(snapshot), "tcpstate_config_last_reload_failure_info");
   ASSERT_EQ(info.size(), 1u);
   EXPECT_EQ(info[0].first,

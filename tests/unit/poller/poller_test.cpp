@@ -154,7 +154,7 @@ TEST_F(PollerTest, ReloadedConfigAppliesAtNextPoll) {
   poller.ReloadSucceeded();
   ASSERT_TRUE(poller.PollOnce());
   EXPECT_TRUE(std::isnan(Value(out, "tcpstate_process_sockets")));
-  poller.ReloadFailed({"config", "invalid", "poll.interval"});
+  poller.ReloadFailed({ReloadFile::kConfig, ReloadFailureReason::kInvalid, "poll.interval"});
   ASSERT_TRUE(poller.PollOnce());
   EXPECT_EQ(Value(out, "tcpstate_config_last_reload_successful"), 0);
 }
@@ -164,13 +164,14 @@ TEST_F(PollerTest, ReloadedConfigAppliesAtNextPoll) {
 TEST_F(PollerTest, ReloadOutcomeIsPublishedAtOnce) {
   auto factory = std::make_unique<ScriptedFactory>(CloseWaitTable(1));
   Poller poller(config, std::move(factory), out);
-  poller.ReloadFailed({"config", "yaml_syntax", ""});  // before any poll: nothing to publish
+  poller.ReloadFailed({ReloadFile::kConfig, ReloadFailureReason::kYamlSyntax,
+                       ""});  // before any poll: nothing to publish
   ASSERT_TRUE(poller.PollOnce());
   EXPECT_EQ(Value(out, "tcpstate_config_last_reload_successful"), 0);
   const double started = Value(out, "tcpstate_config_last_reload_success_timestamp_seconds");
   EXPECT_GT(started, 0);
 
-  poller.ReloadFailed({"config", "invalid", "poll.interval"});
+  poller.ReloadFailed({ReloadFile::kConfig, ReloadFailureReason::kInvalid, "poll.interval"});
   EXPECT_EQ(Value(out, "tcpstate_config_last_reload_successful"), 0);
   EXPECT_EQ(Value(out, "tcpstate_config_reloads_total", {{"result", "failure"}}), 2);
   EXPECT_EQ(Value(out, "tcpstate_config_last_reload_failure_info",
