@@ -147,7 +147,7 @@ def measure(exporter, seconds, netns, port=19941):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--exporter", default=os.path.join(ROOT, "build", "tcpstate_exporter"))
-    ap.add_argument("--sockpop", default=os.path.join(ROOT, "build", "bench", "sockpop", "sockpop"))
+    ap.add_argument("--sockpop", default=os.path.join(ROOT, "build", "tools", "sockpop", "sockpop"))
     ap.add_argument("--big-sockets", type=int, default=240000)
     ap.add_argument("--pods", default="10,40,110")
     ap.add_argument("--seconds", type=int, default=20)

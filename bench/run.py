@@ -17,7 +17,7 @@ Google Benchmark micro-benchmarks (ns per socket) and, where perf exists, a
 flat profile of the poll.
 
 Populations are LISTEN/ESTABLISHED/CLOSE_WAIT+FIN_WAIT2 sockets held by
-sockpop (bench/sockpop) plus TIME_WAIT sockets kept at a constant count by
+sockpop (tools/sockpop) plus TIME_WAIT sockets kept at a constant count by
 bench/twgen, which replaces every TIME_WAIT socket that expires (they live
 60 s). twgen is paused (SIGSTOP) while a measured command runs, so every
 measurement sees the full population on an otherwise idle namespace.

@@ -302,8 +302,7 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
       if (!reloaded.ok()) {
         spdlog::error("configuration reload rejected, keeping the running one: {}",
                       reloaded.error().message);
-        poller.ReloadFailed(
-            ClassifyReloadError("config", reloaded.error()));
+        poller.ReloadFailed(ClassifyReloadError(ReloadFile::kConfig, reloaded.error()));
         continue;
       }
       auto web_reloaded = BuildWebConfig(flags);
@@ -315,7 +314,7 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
       if (!web_reloaded.ok()) {
         spdlog::error("web configuration reload rejected, keeping the running one: {}",
                       web_reloaded.error().message);
-        poller.ReloadFailed(ClassifyReloadError("web_config", web_reloaded.error()));
+        poller.ReloadFailed(ClassifyReloadError(ReloadFile::kWebConfig, web_reloaded.error()));
         continue;
       }
       if (reloaded->web.listen_address != listen_address) {

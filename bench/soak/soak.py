@@ -10,7 +10,7 @@ process it starts lives there:
   * the exporter: processes enabled, poll.interval 1s (120x the production
     rate of 15 s: 30 minutes = 1,800 polls), namespaces.mode host, caps
     processes.max_distinct / ports.max_distinct as configured here;
-  * a steady population: bench/sockpop (IPv4 + IPv6; LISTEN, ESTABLISHED,
+  * a steady population: tools/sockpop (IPv4 + IPv6; LISTEN, ESTABLISHED,
     CLOSE_WAIT, FIN_WAIT2 and an initial TIME_WAIT batch);
   * socket churn (churn.py conn): connections opened and closed all the time,
     so TIME_WAIT sockets and new inodes and cookies never stop appearing;
@@ -593,7 +593,7 @@ def main():
                    help="length of the run after the exporter started (default 30m)")
     p.add_argument("--exporter", default=os.path.join(REPO, "build", "tcpstate_exporter"))
     p.add_argument("--sockpop", default=None,
-                   help="default: bench/sockpop/sockpop of the exporter's build directory")
+                   help="default: tools/sockpop/sockpop of the exporter's build directory")
     p.add_argument("--procchurn", default=None,
                    help="default: bench/soak/soak_procchurn of the exporter's build directory")
     p.add_argument("--poll-interval", type=parse_duration, default=1.0)
@@ -642,7 +642,7 @@ def main():
     a.exporter = os.path.abspath(a.exporter)
     build = os.path.dirname(a.exporter)
     if a.sockpop is None:
-        a.sockpop = os.path.join(build, "bench", "sockpop", "sockpop")
+        a.sockpop = os.path.join(build, "tools", "sockpop", "sockpop")
     if a.procchurn is None:
         a.procchurn = os.path.join(build, "bench", "soak", "soak_procchurn")
     for path, what in ((a.exporter, "exporter"), (a.sockpop, "sockpop"),

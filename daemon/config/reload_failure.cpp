@@ -1,5 +1,7 @@
 #include "config/reload_failure.h"
 
+#include <iterator>
+
 namespace tcpstate {
 namespace {
 
@@ -20,14 +22,26 @@ std::string SanitizeKey(std::string_view key) {
 
 }  // namespace
 
-ReloadFailure ClassifyReloadError(std::string_view file, const Error& error) {
-  ReloadFailure failure{std::string(file), "invalid", ""};
+std::string_view ReloadFileName(ReloadFile file) {
+  static constexpr std::string_view kNames[] = {"config", "web_config"};
+  static_assert(std::size(kNames) == kReloadFileCount);
+  return kNames[static_cast<size_t>(file)];
+}
+
+std::string_view ReloadFailureReasonName(ReloadFailureReason reason) {
+  static constexpr std::string_view kNames[] = {"invalid", "unreadable", "yaml_syntax"};
+  static_assert(std::size(kNames) == kReloadFailureReasonCount);
+  return kNames[static_cast<size_t>(reason)];
+}
+
+ReloadFailure ClassifyReloadError(ReloadFile file, const Error& error) {
+  ReloadFailure failure{file, ReloadFailureReason::kInvalid, ""};
   switch (error.kind) {
     case ErrorKind::kConfigUnreadable:  // the file itself; one it names is an invalid value
-      failure.reason = "unreadable";
+      failure.reason = ReloadFailureReason::kUnreadable;
       break;
     case ErrorKind::kConfigSyntax:
-      failure.reason = "yaml_syntax";
+      failure.reason = ReloadFailureReason::kYamlSyntax;
       break;
     default:
       failure.key = SanitizeKey(error.key);

@@ -3,6 +3,8 @@
 // its kind (unreadable file, YAML syntax, invalid value) and key path.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -10,17 +12,36 @@
 
 namespace tcpstate {
 
+// The file a reload rejected: the `file` label (ReloadFileName). Ends with kCount.
+enum class ReloadFile : uint8_t {
+  kConfig,     // --config.file
+  kWebConfig,  // --web.config.file
+  kCount,
+};
+inline constexpr size_t kReloadFileCount = static_cast<size_t>(ReloadFile::kCount);
+std::string_view ReloadFileName(ReloadFile file);
+
+// Why: the `reason` label (ReloadFailureReasonName). Ends with kCount.
+enum class ReloadFailureReason : uint8_t {
+  kInvalid,     // a value or key the loader rejects
+  kUnreadable,  // the file itself cannot be read
+  kYamlSyntax,  // not YAML
+  kCount,
+};
+inline constexpr size_t kReloadFailureReasonCount =
+    static_cast<size_t>(ReloadFailureReason::kCount);
+std::string_view ReloadFailureReasonName(ReloadFailureReason reason);
+
 struct ReloadFailure {
-  std::string file;    // "config" or "web_config"
-  std::string reason;  // "unreadable", "yaml_syntax" or "invalid"
-  std::string key;     // for "invalid": the key path when the message names one, else empty
+  ReloadFile file = ReloadFile::kConfig;
+  ReloadFailureReason reason = ReloadFailureReason::kInvalid;
+  std::string key;  // for kInvalid: the key path when the message names one, else empty
   bool operator==(const ReloadFailure&) const = default;
 };
 
 // Longest key label value; a longer key path is cut and ends in "...".
 inline constexpr size_t kReloadFailureKeyMax = 64;
 
-// `file` is "config" or "web_config".
-ReloadFailure ClassifyReloadError(std::string_view file, const Error& error);
+ReloadFailure ClassifyReloadError(ReloadFile file, const Error& error);
 
 }  // namespace tcpstate

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "http/openssl_handles.h"
+
 namespace tcpstate {
 namespace {
 
@@ -64,25 +66,25 @@ std::optional<std::string> DecodeBase64(std::string_view in) {
 }
 
 void Sha256(const std::vector<std::string_view>& parts, unsigned char out[32]) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  const UniqueEvpMdCtx ctx(EVP_MD_CTX_new());
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   for (const auto& part : parts) {
     // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
     const uint64_t size = part.size();
-    EVP_DigestUpdate(ctx, &size, sizeof(size));
-    EVP_DigestUpdate(ctx, part.data(), part.size());
+    EVP_DigestUpdate(ctx.get(), &size, sizeof(size));
+    EVP_DigestUpdate(ctx.get(), part.data(), part.size());
   }
   unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, out, &len);
-  EVP_MD_CTX_free(ctx);
+  EVP_DigestFinal_ex(ctx.get(), out, &len);
 }
 
 }  // namespace
 
 Result<int> ParseBcryptHash(std::string_view hash) {
   const auto bad = [&](const std::string& why) {
-    return MakeError(ErrorKind::kInvalid, "not a bcrypt hash (" + why +
-                             "); make one with: htpasswd -nBC 10 \"\" | tr -d ':\\n'");
+    return MakeError(
+        ErrorKind::kInvalid,
+        "not a bcrypt hash (" + why + "); make one with: htpasswd -nBC 10 \"\" | tr -d ':\\n'");
   };
   if (hash.size() < 7 || hash[0] != '$' || hash[1] != '2' || hash[3] != '$' || hash[6] != '$') {
     return bad("it must start like $2y$10$");
@@ -127,7 +129,8 @@ Result<std::string> MakeBcryptHash(const std::string& password, int cost) {
 
 std::optional<BasicCredentials> ParseBasicAuthorization(std::string_view header) {
   constexpr std::string_view kPrefix = "Basic ";
-  if (header.size() < kPrefix.size() || !EqualFoldAscii(header.substr(0, kPrefix.size()), kPrefix)) {
+  if (header.size() < kPrefix.size() ||
+      !EqualFoldAscii(header.substr(0, kPrefix.size()), kPrefix)) {
     return std::nullopt;
   }
   auto decoded = DecodeBase64(header.substr(kPrefix.size()));
@@ -138,14 +141,14 @@ std::optional<BasicCredentials> ParseBasicAuthorization(std::string_view header)
 }
 
 Result<std::unique_ptr<BasicAuthenticator>> BasicAuthenticator::Create(
-    const std::vector<std::pair<std::string, std::string>>& users, Options options,
-    HashFn hash) {
+    const std::vector<std::pair<std::string, std::string>>& users, Options options, HashFn hash) {
   std::unique_ptr<BasicAuthenticator> auth(new BasicAuthenticator(options, std::move(hash)));
   if (auth->options_.max_waiting == 0) auth->options_.max_waiting = 1;
   int max_cost = 4;
   for (const auto& [name, user_hash] : users) {
     auto cost = ParseBcryptHash(user_hash);
-    if (!cost.ok()) return MakeError(ErrorKind::kInvalid, "user " + name + ": " + cost.error().message);
+    if (!cost.ok())
+      return MakeError(ErrorKind::kInvalid, "user " + name + ": " + cost.error().message);
     max_cost = std::max(max_cost, *cost);
     User user;
     Sha256({name}, user.name_digest.data());

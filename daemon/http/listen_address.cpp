@@ -7,9 +7,16 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <memory>
+
+#include "common/unique_fd.h"
 
 namespace tcpstate {
 namespace {
+
+struct AddrinfoFree {
+  void operator()(addrinfo* list) const { freeaddrinfo(list); }
+};
 
 Error Bad(std::string_view text, const std::string& why) {
   return MakeError(ErrorKind::kInvalid, "listen address '" + std::string(text) + "': " + why);
@@ -59,10 +66,11 @@ Result<ListenEndpoint> ParseListenAddress(std::string_view text) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-  addrinfo* found = nullptr;
+  addrinfo* results = nullptr;
   const std::string host_string(host);
   const std::string port_string = std::to_string(port);
-  const int rc = getaddrinfo(host_string.c_str(), port_string.c_str(), &hints, &found);
+  const int rc = getaddrinfo(host_string.c_str(), port_string.c_str(), &hints, &results);
+  const std::unique_ptr<addrinfo, AddrinfoFree> found(results);
   if (rc != 0 || found == nullptr) {
     return Bad(text, "'" + host_string + "' is not an IP address (" +
                          (rc == EAI_NONAME ? std::string("host names are not resolved")
@@ -71,9 +79,7 @@ Result<ListenEndpoint> ParseListenAddress(std::string_view text) {
   }
   std::memcpy(&endpoint.address, found->ai_addr, found->ai_addrlen);
   endpoint.length = found->ai_addrlen;
-  const int family = found->ai_family;
-  freeaddrinfo(found);
-  if (family == AF_INET6 && !bracketed) {
+  if (found->ai_family == AF_INET6 && !bracketed) {
     return Bad(text, "an IPv6 address must be bracketed, e.g. [::1]:9930");
   }
   return endpoint;
@@ -82,8 +88,9 @@ Result<ListenEndpoint> ParseListenAddress(std::string_view text) {
 Status CheckListenAddress(std::string_view text, bool in_use_is_ok) {
   auto endpoint = ParseListenAddress(text);
   if (!endpoint.ok()) return endpoint.error();
-  const int fd = ::socket(endpoint->address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoError(errno, "cannot listen on " + std::string(text));
+  const UniqueFd listener(::socket(endpoint->address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const int fd = listener.get();
+  if (!listener.valid()) return ErrnoError(errno, "cannot listen on " + std::string(text));
   const int on = 1;
   const int off = 0;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -91,7 +98,6 @@ Status CheckListenAddress(std::string_view text, bool in_use_is_ok) {
   const int bound =
       ::bind(fd, reinterpret_cast<const sockaddr*>(&endpoint->address), endpoint->length);
   const int bind_errno = errno;
-  ::close(fd);
   if (bound == 0 || (bind_errno == EADDRINUSE && in_use_is_ok)) return OkStatus();
   return MakeError(ErrorKind::kSystem,
                    "cannot listen on " + std::string(text) + ": " + std::strerror(bind_errno) +

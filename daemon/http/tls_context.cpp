@@ -15,25 +15,16 @@
 #include <fstream>
 #include <iterator>
 
+#include "http/openssl_handles.h"
+
 namespace tcpstate {
 
 struct TlsMaterial {
-  X509* leaf = nullptr;
-  STACK_OF(X509)* chain = nullptr;  // intermediates after the leaf in the PEM
-  EVP_PKEY* key = nullptr;
-  X509_STORE* ca_store = nullptr;            // client CAs, when configured
-  STACK_OF(X509_NAME)* ca_names = nullptr;   // their subjects, sent to clients
-
-  TlsMaterial() = default;
-  TlsMaterial(const TlsMaterial&) = delete;
-  TlsMaterial& operator=(const TlsMaterial&) = delete;
-  ~TlsMaterial() {
-    X509_free(leaf);
-    sk_X509_pop_free(chain, X509_free);
-    EVP_PKEY_free(key);
-    X509_STORE_free(ca_store);
-    sk_X509_NAME_pop_free(ca_names, X509_NAME_free);
-  }
+  UniqueX509 leaf;
+  UniqueX509Stack chain;  // intermediates after the leaf in the PEM
+  UniqueEvpPkey key;
+  UniqueX509Store ca_store;      // client CAs, when configured
+  UniqueX509NameStack ca_names;  // their subjects, sent to clients
 };
 
 namespace {
@@ -76,20 +67,20 @@ Result<PemSource> Source(const std::string& file_key, const std::string& file,
   return PemSource{inline_key, inline_key, inline_pem};
 }
 
-Result<std::vector<X509*>> ParseCertificates(const PemSource& source) {
-  BIO* bio = BIO_new_mem_buf(source.pem.data(), static_cast<int>(source.pem.size()));
-  std::vector<X509*> certs;
-  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) certs.push_back(cert);
-  BIO_free(bio);
+Result<std::vector<UniqueX509>> ParseCertificates(const PemSource& source) {
+  const UniqueBio bio(BIO_new_mem_buf(source.pem.data(), static_cast<int>(source.pem.size())));
+  std::vector<UniqueX509> certs;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    certs.emplace_back(cert);
+  }
   const unsigned long err = ERR_peek_last_error();
   // Reading stops with "no start line" at the end of the input: not an error.
-  const bool clean_end = err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM &&
-                                      ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
+  const bool clean_end =
+      err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
   if (!clean_end || certs.empty()) {
-    for (X509* c : certs) X509_free(c);
     return MakeError(ErrorKind::kInvalid, kPrefix + source.key + ": " + source.what +
-                             " holds no valid PEM certificate: " +
-                             OpenSslError("no CERTIFICATE block"));
+                                              " holds no valid PEM certificate: " +
+                                              OpenSslError("no CERTIFICATE block"));
   }
   ERR_clear_error();
   return certs;
@@ -105,25 +96,32 @@ Result<std::shared_ptr<TlsMaterial>> LoadMaterial(const TlsServerConfig& config)
   if (!cert_source.ok()) return cert_source.error();
   auto certs = ParseCertificates(*cert_source);
   if (!certs.ok()) return certs.error();
-  material->leaf = (*certs)[0];
-  material->chain = sk_X509_new_null();
-  for (size_t i = 1; i < certs->size(); ++i) sk_X509_push(material->chain, (*certs)[i]);
+  material->leaf = std::move((*certs)[0]);
+  material->chain.reset(sk_X509_new_null());
+  for (size_t i = 1; i < certs->size(); ++i) {
+    // The stack owns what it holds; a certificate it did not take is freed here.
+    if (sk_X509_push(material->chain.get(), (*certs)[i].get()) > 0) {
+      static_cast<void>((*certs)[i].release());
+    }
+  }
 
   auto key_source = Source("key_file", config.key_file, "key", config.key_pem);
   if (!key_source.ok()) return key_source.error();
-  BIO* bio = BIO_new_mem_buf(key_source->pem.data(), static_cast<int>(key_source->pem.size()));
-  material->key = PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, nullptr);
-  BIO_free(bio);
+  const UniqueBio bio(
+      BIO_new_mem_buf(key_source->pem.data(), static_cast<int>(key_source->pem.size())));
+  material->key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
   if (material->key == nullptr) {
-    return MakeError(ErrorKind::kInvalid, kPrefix + key_source->key + ": " + key_source->what +
-                             " holds no usable PEM private key (encrypted keys are not "
-                             "supported): " + OpenSslError("no PRIVATE KEY block"));
+    return MakeError(ErrorKind::kInvalid,
+                     kPrefix + key_source->key + ": " + key_source->what +
+                         " holds no usable PEM private key (encrypted keys are not "
+                         "supported): " +
+                         OpenSslError("no PRIVATE KEY block"));
   }
-  if (X509_check_private_key(material->leaf, material->key) != 1) {
+  if (X509_check_private_key(material->leaf.get(), material->key.get()) != 1) {
     ERR_clear_error();
-    return MakeError(ErrorKind::kInvalid, kPrefix + key_source->key + ": the private key in " +
-                             key_source->what + " does not belong to the certificate in " +
-                             cert_source->what);
+    return MakeError(ErrorKind::kInvalid,
+                     kPrefix + key_source->key + ": the private key in " + key_source->what +
+                         " does not belong to the certificate in " + cert_source->what);
   }
 
   if (!config.client_ca_file.empty() || !config.client_ca_pem.empty()) {
@@ -132,12 +130,14 @@ Result<std::shared_ptr<TlsMaterial>> LoadMaterial(const TlsServerConfig& config)
     if (!ca_source.ok()) return ca_source.error();
     auto cas = ParseCertificates(*ca_source);
     if (!cas.ok()) return cas.error();
-    material->ca_store = X509_STORE_new();
-    material->ca_names = sk_X509_NAME_new_null();
-    for (X509* ca : *cas) {
-      X509_STORE_add_cert(material->ca_store, ca);
-      sk_X509_NAME_push(material->ca_names, X509_NAME_dup(X509_get_subject_name(ca)));
-      X509_free(ca);
+    material->ca_store.reset(X509_STORE_new());
+    material->ca_names.reset(sk_X509_NAME_new_null());
+    for (const UniqueX509& ca : *cas) {
+      X509_STORE_add_cert(material->ca_store.get(), ca.get());  // takes its own reference
+      UniqueX509Name name(X509_NAME_dup(X509_get_subject_name(ca.get())));
+      if (name != nullptr && sk_X509_NAME_push(material->ca_names.get(), name.get()) > 0) {
+        static_cast<void>(name.release());  // owned by the stack
+      }
     }
     ERR_clear_error();
   }
@@ -164,10 +164,14 @@ std::string FileStamp(const TlsServerConfig& config) {
 
 int ProtocolVersion(TlsVersion version) {
   switch (version) {
-    case TlsVersion::kTls10: return TLS1_VERSION;
-    case TlsVersion::kTls11: return TLS1_1_VERSION;
-    case TlsVersion::kTls12: return TLS1_2_VERSION;
-    case TlsVersion::kTls13: return TLS1_3_VERSION;
+    case TlsVersion::kTls10:
+      return TLS1_VERSION;
+    case TlsVersion::kTls11:
+      return TLS1_1_VERSION;
+    case TlsVersion::kTls12:
+      return TLS1_2_VERSION;
+    case TlsVersion::kTls13:
+      return TLS1_3_VERSION;
   }
   return TLS1_2_VERSION;
 }
@@ -186,25 +190,31 @@ std::string AsnString(const ASN1_STRING* s) {
 // IP addresses, URIs).
 std::vector<std::string> SubjectAltNames(X509* cert) {
   std::vector<std::string> out;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  const UniqueGeneralNames names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (names == nullptr) return out;
-  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
     switch (name->type) {
-      case GEN_DNS: out.push_back(AsnString(name->d.dNSName)); break;
-      case GEN_EMAIL: out.push_back(AsnString(name->d.rfc822Name)); break;
-      case GEN_URI: out.push_back(AsnString(name->d.uniformResourceIdentifier)); break;
+      case GEN_DNS:
+        out.push_back(AsnString(name->d.dNSName));
+        break;
+      case GEN_EMAIL:
+        out.push_back(AsnString(name->d.rfc822Name));
+        break;
+      case GEN_URI:
+        out.push_back(AsnString(name->d.uniformResourceIdentifier));
+        break;
       case GEN_IPADD: {
         const std::string raw = AsnString(name->d.iPAddress);
         char text[INET6_ADDRSTRLEN] = {};
         static constexpr unsigned char kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (raw.size() == 4) {
           inet_ntop(AF_INET, raw.data(), text, sizeof(text));
-        } else if (raw.size() == 16 && std::equal(kV4Mapped, kV4Mapped + 12, raw.begin(),
-                                                  [](unsigned char a, char b) {
-                                                    return a == static_cast<unsigned char>(b);
-                                                  })) {
+        } else if (raw.size() == 16 &&
+                   std::equal(kV4Mapped, kV4Mapped + 12, raw.begin(), [](unsigned char a, char b) {
+                     return a == static_cast<unsigned char>(b);
+                   })) {
           inet_ntop(AF_INET, raw.data() + 12, text, sizeof(text));  // Go prints these as IPv4
         } else if (raw.size() == 16) {
           inet_ntop(AF_INET6, raw.data(), text, sizeof(text));
@@ -212,10 +222,10 @@ std::vector<std::string> SubjectAltNames(X509* cert) {
         if (text[0] != '\0') out.emplace_back(text);
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
-  GENERAL_NAMES_free(names);
   return out;
 }
 
@@ -291,8 +301,10 @@ std::shared_ptr<const TlsMaterial> TlsContext::Current() {
   stamp_ = std::move(stamp);
   auto loaded = LoadMaterial(config_);
   if (!loaded.ok()) {
-    spdlog::warn("TLS files changed but cannot be used, still serving the previous "
-                 "certificate: {}", loaded.error().message);
+    spdlog::warn(
+        "TLS files changed but cannot be used, still serving the previous "
+        "certificate: {}",
+        loaded.error().message);
     return material_;
   }
   material_ = std::move(*loaded);
@@ -305,12 +317,13 @@ std::shared_ptr<const TlsMaterial> TlsContext::Current() {
 int TlsContext::CertCallback(SSL* ssl, void* arg) {
   auto* self = static_cast<TlsContext*>(arg);
   const auto material = self->Current();
-  if (SSL_use_cert_and_key(ssl, material->leaf, material->key, material->chain, 1) != 1) {
+  if (SSL_use_cert_and_key(ssl, material->leaf.get(), material->key.get(), material->chain.get(),
+                           1) != 1) {
     return 0;
   }
   if (material->ca_store != nullptr) {
-    SSL_set1_verify_cert_store(ssl, material->ca_store);
-    SSL_set_client_CA_list(ssl, SSL_dup_CA_list(material->ca_names));
+    SSL_set1_verify_cert_store(ssl, material->ca_store.get());
+    SSL_set_client_CA_list(ssl, SSL_dup_CA_list(material->ca_names.get()));  // takes the copy
   }
   return 1;
 }
@@ -334,15 +347,15 @@ Status TlsContext::Configure(SSL_CTX* ctx) {
   const TlsServerConfig& c = config_;
   // Versions by min/max only: no SSL_OP_NO_* options left over.
   SSL_CTX_clear_options(ctx, SSL_OP_NO_SSL_MASK | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                               (c.prefer_server_cipher_suites ? SSL_OP_CIPHER_SERVER_PREFERENCE
-                                                              : 0));
+  SSL_CTX_set_options(ctx,
+                      SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                          (c.prefer_server_cipher_suites ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
   if (SSL_CTX_set_min_proto_version(ctx, ProtocolVersion(c.min_version)) != 1 ||
       SSL_CTX_set_max_proto_version(ctx, ProtocolVersion(c.max_version)) != 1) {
     return MakeError(ErrorKind::kInvalid, std::string(kPrefix) + "min_version: OpenSSL rejects " +
-                             std::string(TlsVersionName(c.min_version)) + ".." +
-                             std::string(TlsVersionName(c.max_version)) + ": " +
-                             OpenSslError("unsupported"));
+                                              std::string(TlsVersionName(c.min_version)) + ".." +
+                                              std::string(TlsVersionName(c.max_version)) + ": " +
+                                              OpenSslError("unsupported"));
   }
   std::string ciphers;
   for (const auto& name : c.cipher_suites) {
@@ -350,21 +363,25 @@ Status TlsContext::Configure(SSL_CTX* ctx) {
     ciphers += (ciphers.empty() ? "" : ":") + name;
   }
   if (!ciphers.empty() && SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
-    return MakeError(ErrorKind::kInvalid, std::string(kPrefix) + "cipher_suites: OpenSSL can use none of " +
-                             ciphers + ": " + OpenSslError("no cipher match"));
+    return MakeError(ErrorKind::kInvalid, std::string(kPrefix) +
+                                              "cipher_suites: OpenSSL can use none of " + ciphers +
+                                              ": " + OpenSslError("no cipher match"));
   }
   if (!c.curve_groups.empty()) {
     std::string groups;
     for (const auto& g : c.curve_groups) groups += (groups.empty() ? "" : ":") + g;
     if (SSL_CTX_set1_groups_list(ctx, groups.c_str()) != 1) {
-      return MakeError(ErrorKind::kInvalid, std::string(kPrefix) + "curve_preferences: OpenSSL rejects " +
-                               groups + ": " + OpenSslError("unsupported"));
+      return MakeError(ErrorKind::kInvalid, std::string(kPrefix) +
+                                                "curve_preferences: OpenSSL rejects " + groups +
+                                                ": " + OpenSslError("unsupported"));
     }
   }
   const auto material = Current();
-  if (SSL_CTX_use_cert_and_key(ctx, material->leaf, material->key, material->chain, 1) != 1) {
-    return MakeError(ErrorKind::kInvalid, std::string(kPrefix) + "cert_file: OpenSSL rejects the certificate: " +
-                             OpenSslError("unusable certificate"));
+  if (SSL_CTX_use_cert_and_key(ctx, material->leaf.get(), material->key.get(),
+                               material->chain.get(), 1) != 1) {
+    return MakeError(ErrorKind::kInvalid, std::string(kPrefix) +
+                                              "cert_file: OpenSSL rejects the certificate: " +
+                                              OpenSslError("unusable certificate"));
   }
   SSL_CTX_set_cert_cb(ctx, CertCallback, this);
   static constexpr unsigned char kSessionContext[] = "tcpstate_exporter";
@@ -372,9 +389,12 @@ Status TlsContext::Configure(SSL_CTX* ctx) {
 
   int mode = SSL_VERIFY_NONE;
   switch (c.client_auth) {
-    case ClientAuth::kNoClientCert: break;
+    case ClientAuth::kNoClientCert:
+      break;
     case ClientAuth::kRequestClientCert:
-    case ClientAuth::kVerifyClientCertIfGiven: mode = SSL_VERIFY_PEER; break;
+    case ClientAuth::kVerifyClientCertIfGiven:
+      mode = SSL_VERIFY_PEER;
+      break;
     case ClientAuth::kRequireAnyClientCert:
     case ClientAuth::kRequireAndVerifyClientCert:
       mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
@@ -383,8 +403,8 @@ Status TlsContext::Configure(SSL_CTX* ctx) {
   SSL_CTX_set_verify(ctx, mode, nullptr);
   if (mode != SSL_VERIFY_NONE) SSL_CTX_set_cert_verify_callback(ctx, VerifyCallback, this);
   if (material->ca_store != nullptr) {
-    SSL_CTX_set1_verify_cert_store(ctx, material->ca_store);
-    SSL_CTX_set_client_CA_list(ctx, SSL_dup_CA_list(material->ca_names));
+    SSL_CTX_set1_verify_cert_store(ctx, material->ca_store.get());
+    SSL_CTX_set_client_CA_list(ctx, SSL_dup_CA_list(material->ca_names.get()));  // takes the copy
   }
   return OkStatus();
 }
@@ -392,11 +412,10 @@ Status TlsContext::Configure(SSL_CTX* ctx) {
 Status ValidateTlsServerConfig(const TlsServerConfig& config) {
   auto context = TlsContext::Create(config);
   if (!context.ok()) return context.error();
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (ctx == nullptr) return MakeError(ErrorKind::kSystem, "cannot create an OpenSSL context", ENOMEM);
-  auto configured = (*context)->Configure(ctx);
-  SSL_CTX_free(ctx);
-  return configured;
+  const UniqueSslCtx ctx(SSL_CTX_new(TLS_server_method()));
+  if (ctx == nullptr)
+    return MakeError(ErrorKind::kSystem, "cannot create an OpenSSL context", ENOMEM);
+  return (*context)->Configure(ctx.get());
 }
 
 }  // namespace tcpstate

@@ -5,9 +5,9 @@
 #include <string>
 #include <utility>
 
+#include "common/tcp_state.h"
 #include "metrics/build_info.h"
 #include "metrics/kernel_metrics.h"
-#include "common/tcp_state.h"
 
 namespace tcpstate {
 namespace {
@@ -295,8 +295,15 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
             "error (pod files); timeout, busy (background reads); kubelet_dir, "
             "kubelet_unknown (kubelet pod log directories).",
             MetricType::Counter);
-    for (const auto& [reason, count] : s.netns.pod_identity_failures_total) {
-      f.Add({{"reason", reason}}, static_cast<double>(count));
+    // Every reason, by name.
+    std::vector<std::pair<std::string_view, uint64_t>> failures;
+    for (size_t i = 0; i < kPodIdentityFailureCount; ++i) {
+      failures.emplace_back(PodIdentityFailureName(static_cast<PodIdentityFailure>(i)),
+                            s.netns.pod_identity_failures_total[i]);
+    }
+    std::sort(failures.begin(), failures.end());
+    for (const auto& [reason, count] : failures) {
+      f.Add({{"reason", std::string(reason)}}, static_cast<double>(count));
     }
     f.Single("tcpstate_pod_identity_reads_in_flight",
              "Background reads of pod files not finished (namespaces.pod_names: pod); one "
@@ -320,7 +327,8 @@ void RenderSelf(const Snapshot& snapshot, Families& f) {
             "was. file: config or web_config; reason: unreadable, yaml_syntax or invalid; "
             "key: the offending key path, for invalid.",
             MetricType::Gauge);
-    Labels labels{{"file", reload.failure.file}, {"reason", reload.failure.reason}};
+    Labels labels{{"file", std::string(ReloadFileName(reload.failure.file))},
+                  {"reason", std::string(ReloadFailureReasonName(reload.failure.reason))}};
     if (!reload.failure.key.empty()) labels.push_back({"key", reload.failure.key});
     f.Add(std::move(labels), 1);
   }

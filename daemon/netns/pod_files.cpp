@@ -11,6 +11,8 @@
 #include <array>
 #include <cerrno>
 
+#include "netns/pod_identity_failure.h"
+
 namespace tcpstate {
 namespace {
 
@@ -59,23 +61,9 @@ PodFile Problem(PodFileProblem problem) { return PodFile{problem, {}}; }
 }  // namespace
 
 std::string_view PodFileProblemLabel(PodFileProblem problem) {
-  switch (problem) {
-    case PodFileProblem::kNone:
-      return "none";
-    case PodFileProblem::kMissing:
-      return "missing";
-    case PodFileProblem::kSymlinkLoop:
-      return "symlink_loop";
-    case PodFileProblem::kNotRegular:
-      return "not_regular";
-    case PodFileProblem::kTooLarge:
-      return "too_large";
-    case PodFileProblem::kUnsafeFilesystem:
-      return "unsafe_filesystem";
-    case PodFileProblem::kError:
-      return "error";
-  }
-  return "error";
+  // One name table for both: PodIdentityFailureName.
+  if (problem == PodFileProblem::kNone) return "none";
+  return PodIdentityFailureName(PodIdentityFailureOf(problem));
 }
 
 UniqueFd OpenPodRoot(const std::string& proc_root, int32_t pid) {

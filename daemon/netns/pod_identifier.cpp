@@ -108,13 +108,6 @@ struct PodIdentifier::Job {
 
 PodIdentifier::PodIdentifier(Options options, SuppliedNamesReader read_files)
     : options_(std::move(options)), read_files_(std::move(read_files)) {
-  // Every reason from the start, so rate() sees the first failure.
-  for (size_t i = 1; i < kPodFileProblemCount; ++i) {
-    stats_.failures_total[std::string(PodFileProblemLabel(static_cast<PodFileProblem>(i)))] = 0;
-  }
-  for (const char* reason : {"timeout", "busy", "kubelet_dir", "kubelet_unknown"}) {
-    stats_.failures_total[reason] = 0;
-  }
   if (!read_files_) {
     read_files_ = [proc_root = options_.proc_root](int32_t pid) {
       return ReadPodSuppliedNames(proc_root, pid);
@@ -163,7 +156,7 @@ bool PodIdentifier::NamesFromKubelet(NetnsInfo& info) {
     kubelet_pods_.clear();
     const UniqueDir dir = OpenDir(options_.kubelet_pod_logs_dir.c_str());
     if (!dir) {
-      Fail("kubelet_dir");
+      Fail(PodIdentityFailure::kKubeletDir);
     } else {
       size_t entries = 0;
       while (dirent* entry = ::readdir(dir.get())) {
@@ -177,7 +170,7 @@ bool PodIdentifier::NamesFromKubelet(NetnsInfo& info) {
     it = kubelet_pods_.find(info.pod.pod_uid);
   }
   if (it == kubelet_pods_.end()) {
-    Fail("kubelet_unknown");
+    Fail(PodIdentityFailure::kKubeletUnknown);
     return false;
   }
   info.pod_namespace = it->second.first;
@@ -196,7 +189,7 @@ bool PodIdentifier::NamesFromPod(NetnsInfo& info) {
     }
     if (running >= options_.max_in_flight || info.pids.empty()) {
       jobs_.erase(info.inode);
-      Fail("busy");
+      Fail(PodIdentityFailure::kBusy);
       return false;
     }
     job = std::make_shared<Job>();
@@ -213,14 +206,14 @@ bool PodIdentifier::NamesFromPod(NetnsInfo& info) {
   std::unique_lock lock(job->mutex);
   if (!job->done) job->done_cv.wait_until(lock, budget_end_, [&] { return job->done; });
   if (!job->done) {
-    Fail("timeout");
+    Fail(PodIdentityFailure::kTimeout);
     return false;
   }
   const PodSuppliedNames result = job->result;
   lock.unlock();
   jobs_.erase(info.inode);
   for (PodFileProblem problem : {result.name_problem, result.ns_problem}) {
-    if (problem != PodFileProblem::kNone) Fail(PodFileProblemLabel(problem));
+    if (problem != PodFileProblem::kNone) Fail(PodIdentityFailureOf(problem));
   }
   info.pod_name = result.name;
   info.pod_namespace = result.ns;

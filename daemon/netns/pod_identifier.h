@@ -14,10 +14,10 @@
 // mode) share nothing with it but their own result slot.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,6 +26,7 @@
 
 #include "netns/netns_discovery.h"
 #include "netns/pod_files.h"
+#include "netns/pod_identity_failure.h"
 
 namespace tcpstate {
 
@@ -48,11 +49,8 @@ bool ParseKubeletPodLogDir(std::string_view entry, std::string* ns, std::string*
                            std::string* uid);
 
 struct PodIdentityStats {
-  // By reason: the PodFileProblem labels for pod mode, "timeout" (a read that
-  // missed its deadline), "busy" (too many reads still stuck),
-  // "kubelet_dir" (the kubelet's directory could not be listed),
-  // "kubelet_unknown" (a pod UID not, or not yet, in it).
-  std::map<std::string, uint64_t> failures_total;
+  // By reason (netns/pod_identity_failure.h), every reason from the start.
+  std::array<uint64_t, kPodIdentityFailureCount> failures_total{};  // by PodIdentityFailure
   uint64_t reads_in_flight = 0;  // pod mode: background reads not finished
 };
 
@@ -89,7 +87,7 @@ class PodIdentifier {
   struct Job;
   bool NamesFromKubelet(NetnsInfo& info);
   bool NamesFromPod(NetnsInfo& info);
-  void Fail(std::string_view reason) { ++stats_.failures_total[std::string(reason)]; }
+  void Fail(PodIdentityFailure reason) { ++stats_.failures_total[static_cast<size_t>(reason)]; }
 
   Options options_;
   SuppliedNamesReader read_files_;

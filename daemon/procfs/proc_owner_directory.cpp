@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "common/proc_link.h"
+#include "common/unique_dir.h"
 #include "common/unique_fd.h"
 #include "common/utf8.h"
 #include "netns/netns_discovery.h"
@@ -86,8 +87,10 @@ void ProcOwnerDirectory::BeginPoll() {
   // reused pid, means its cached sockets must be looked up again.
   for (auto it = owners_.begin(); it != owners_.end();) {
     auto& owner = it->second;
-    auto identity = owner.sockets > 0 ? ReadProcessIdentity(proc_root_, owner.info.pid)
-                                      : Result<ProcessIdentity>(MakeError(ErrorKind::kSystem, "unreferenced", ESRCH));
+    auto identity =
+        owner.sockets > 0
+            ? ReadProcessIdentity(proc_root_, owner.info.pid)
+            : Result<ProcessIdentity>(MakeError(ErrorKind::kSystem, "unreferenced", ESRCH));
     if (!identity.ok() || identity->start_time != owner.start_time) {
       if (auto pid = pid_owner_.find(owner.info.pid);
           pid != pid_owner_.end() && pid->second == it->first) {
@@ -644,19 +647,18 @@ void ProcOwnerDirectory::ScanForWanted(FlatHashSet<uint32_t>& wanted,
   if (Stopping()) return;  // shutting down: leave the rest unsearched, not 'unknown'
 
   ++stats_.full_scans;
-  DIR* proc = ::opendir(proc_root_.c_str());
+  const UniqueDir proc = OpenDir(proc_root_.c_str());
   if (proc == nullptr) {
     ++stats_.errors_io;
     return;
   }
-  while (dirent* entry = ::readdir(proc)) {
+  while (dirent* entry = ::readdir(proc.get())) {
     if (wanted.empty() || Stopping()) break;
     int32_t pid = 0;
     if (!ParsePid(entry->d_name, &pid) || scanned.contains(pid)) continue;
     if (!scan_netns_.empty() && !InScannedNamespace(pid)) continue;
     ScanProcess(pid, wanted);
   }
-  ::closedir(proc);
   // An aborted scan proves nothing about the processes it did not reach.
   if (Stopping()) return;
   // A cached fd of a shared socket (one more process holds it) may have been

@@ -7,7 +7,6 @@
 
 #include <array>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +16,7 @@
 #include "aggregate/socket_table.h"
 #include "config/reload_failure.h"
 #include "netlink/read_failure.h"
+#include "netns/pod_identity_failure.h"
 #include "procfs/attribution_stats.h"
 #include "procfs/kernel_settings.h"
 #include "procfs/tcpext_counters.h"
@@ -55,7 +55,8 @@ struct NetnsStats {
   uint64_t unreadable = 0;               // processes whose namespace we may not see
   uint64_t deadline_exceeded_total = 0;  // reads cut at namespaces.read_timeout
   // Pod identity (netns/pod_identifier.h): why names could not be read.
-  std::map<std::string, uint64_t> pod_identity_failures_total;
+  std::array<uint64_t, kPodIdentityFailureCount>
+      pod_identity_failures_total{};  // by PodIdentityFailure
   uint64_t pod_identity_reads_in_flight = 0;
 };
 

@@ -31,4 +31,4 @@ cmake --build "$build" -j"${TSAN_JOBS:-2}" --target tcpstate_exporter sockpop \
   >"$build/build.log" 2>&1 || { tail -60 "$build/build.log"; echo "TSan build failed"; exit 1; }
 echo "TSan build up to date in $(( $(date +%s) - start ))s ($build)"
 exec python3 "$here/concurrency_test.py" "$build/tcpstate_exporter" \
-  "$build/bench/sockpop/sockpop" "$@"
+  "$build/tools/sockpop/sockpop" "$@"
