@@ -12,7 +12,7 @@ install(TARGETS tcpstate_exporter RUNTIME DESTINATION bin COMPONENT exporter)
 
 # The packaged unit is the shipped one with two Debian changes: the binary's path and
 # EnvironmentFile=-/etc/default/tcpstate_exporter with $ARGS appended to ExecStart.
-file(READ ${CMAKE_SOURCE_DIR}/deploy/systemd/tcpstate_exporter.service _tcpstate_unit)
+file(READ ${PROJECT_SOURCE_DIR}/deploy/systemd/tcpstate_exporter.service _tcpstate_unit)
 string(REPLACE "ExecStart=/usr/local/bin/tcpstate_exporter --config.file /etc/tcpstate_exporter/tcpstate_exporter.yml"
   "EnvironmentFile=-/etc/default/tcpstate_exporter\nExecStart=/usr/bin/tcpstate_exporter --config.file /etc/tcpstate_exporter/tcpstate_exporter.yml $ARGS"
   _tcpstate_deb_unit "${_tcpstate_unit}")
@@ -23,15 +23,15 @@ file(WRITE ${CMAKE_BINARY_DIR}/packaging/tcpstate_exporter.service "${_tcpstate_
 
 install(FILES ${CMAKE_BINARY_DIR}/packaging/tcpstate_exporter.service
   DESTINATION lib/systemd/system COMPONENT exporter)
-install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/tcpstate_exporter.sysusers
+install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/tcpstate_exporter.sysusers
   DESTINATION lib/sysusers.d RENAME tcpstate_exporter.conf COMPONENT exporter)
-install(FILES ${CMAKE_SOURCE_DIR}/deploy/debian/tcpstate_exporter.default
+install(FILES ${PROJECT_SOURCE_DIR}/deploy/debian/tcpstate_exporter.default
   DESTINATION /etc/default RENAME tcpstate_exporter COMPONENT exporter)
-install(FILES ${CMAKE_SOURCE_DIR}/config/tcpstate_exporter.yml
+install(FILES ${PROJECT_SOURCE_DIR}/config/tcpstate_exporter.yml
   DESTINATION /etc/tcpstate_exporter COMPONENT exporter)
-install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/CHANGELOG.md
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/CHANGELOG.md
   DESTINATION share/doc/tcpstate_exporter COMPONENT exporter)
-install(FILES ${CMAKE_SOURCE_DIR}/LICENSE
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE
   DESTINATION share/doc/tcpstate_exporter RENAME copyright COMPONENT exporter)
 
 set(CPACK_GENERATOR DEB)
@@ -51,8 +51,8 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE https://github.com/tcpstate/tcpstate_exporter)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-  ${CMAKE_SOURCE_DIR}/deploy/debian/conffiles
-  ${CMAKE_SOURCE_DIR}/deploy/debian/postinst
-  ${CMAKE_SOURCE_DIR}/deploy/debian/prerm)
+  ${PROJECT_SOURCE_DIR}/deploy/debian/conffiles
+  ${PROJECT_SOURCE_DIR}/deploy/debian/postinst
+  ${PROJECT_SOURCE_DIR}/deploy/debian/prerm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

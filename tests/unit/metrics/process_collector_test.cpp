@@ -68,6 +68,5 @@ TEST(ProcessCollector, AppendedToEveryPublish) {
   EXPECT_NE(prepared->text.find("tcpstate_"), std::string::npos);
 }
 
-
 }  // namespace
 }  // namespace tcpstate
