@@ -209,6 +209,33 @@ TEST_F(ProcOwnerDirectoryTest, ReusedFdNumberOfAClosedSocketIsReadOnce) {
   EXPECT_EQ(names.back(), "proxy");
 }
 
+// The search of a known owner used to look up the cached socket of every fd
+// in its table (a cache miss each, most of the warm poll's attribution cost
+// at 100k sockets); the dump already marked them, so only the fds whose
+// socket it did not show are looked up.
+TEST_F(ProcOwnerDirectoryTest, SearchLooksUpOnlyFdsTheDumpDidNotShow) {
+  proc.AddProcess(100, "proxy", 1);
+  for (int fd = 3; fd < 2003; ++fd) proc.AddSocketFd(100, fd, 10000 + fd);
+  ProcOwnerDirectory dir(proc.root(), {});
+  dir.CountFdsByListingForTesting();
+  auto inodes = Range(10003, 2000);
+  Poll(dir, inodes);
+  // Two sockets closed, their fd numbers reused at once by new ones.
+  for (int fd : {50, 1500}) {
+    proc.RemoveFd(100, fd);
+    proc.AddSocketFd(100, fd, 30000 + fd);
+    inodes.erase(std::find(inodes.begin(), inodes.end(), 10000 + fd));
+    inodes.push_back(30000 + fd);
+  }
+  const uint64_t before = dir.stats().cache_probes;
+  std::vector<std::string> names;
+  ReadsOf(dir, inodes, &names);
+  EXPECT_LE(dir.stats().cache_probes - before, 2u + 8u);
+  EXPECT_EQ(names[names.size() - 1], "proxy");
+  EXPECT_EQ(names[names.size() - 2], "proxy");
+  EXPECT_EQ(std::count(names.begin(), names.end(), "proxy"), 2000);
+}
+
 TEST_F(ProcOwnerDirectoryTest, SocketPassedAndClosedMovesToTheReceiver) {
   // SCM_RIGHTS: the dispatcher passes a connection to a worker and closes it.
   proc.AddProcess(100, "dispatcher", 1);
