@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -34,6 +35,8 @@ constexpr int64_t kProbeRun = 8;
 // A process holding F fds is listed at most every F / this many polls when its
 // fd count disagrees with its table (0.1-2 us an fd: ~1.5 ms a poll at most).
 constexpr size_t kFdsPerListingPoll = 1000;
+// How much longer the spacing is when the gap is no larger than the churn.
+constexpr size_t kChurnListingSpacing = 4;
 // Marks a table entry for removal.
 constexpr uint32_t kGoneFd = 0x7fffffffU;
 // fds of shared sockets re-read per poll when nothing else asks for it.
@@ -404,6 +407,7 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
     // poll without them), and fds whose socket left the dump: closed, or
     // reused by a new socket.
     bool erased = false;
+    int64_t departed = 0;  // fds whose socket left the dump since the last poll
     // Most fds hold a socket the dump showed at this very fd: the bitmap
     // answers for them without a cache look-up. The others' cache entries
     // are far apart in memory: load them a few fds ahead (the loop only
@@ -431,6 +435,7 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
         break;
       }
       ++stats_.fds_revalidated;
+      ++departed;
       const uint32_t old_inode = e.inode;
       FdEntry now{};
       if (!read_new(e.fd, &now)) {
@@ -510,10 +515,17 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
     // socket the process gave up while it lives on elsewhere; one closed
     // after the dump, the next poll's suspects). A listing costs a third of
     // reading every link, so it is spaced out: at most every
-    // fds/kFdsPerListingPoll polls for the same process.
-    const bool consistent = count >= 0 && static_cast<int64_t>(table.size()) == count;
-    const uint32_t spacing =
-        std::max<uint32_t>(1, static_cast<uint32_t>(table.size() / kFdsPerListingPoll));
+    // fds/kFdsPerListingPoll polls for the same process. A process that
+    // churns (sockets left the dump since the last poll) is almost never
+    // consistent: the sockets it closed after the dump are still in the
+    // table, and the next poll's suspects. A gap no larger than its churn is
+    // most likely that, so it is listed kChurnListingSpacing times less often.
+    const int64_t gap = count - static_cast<int64_t>(table.size());
+    const bool consistent = count >= 0 && gap == 0;
+    const bool churn_explains = count >= 0 && departed > 0 && std::abs(gap) <= departed;
+    const uint32_t spacing = std::max<uint32_t>(
+        1, static_cast<uint32_t>(table.size() * (churn_explains ? kChurnListingSpacing : 1) /
+                                 kFdsPerListingPoll));
     if (!consistent && !stopped && !denied &&
         Reached(poll_, record->second.listed_poll + spacing)) {
       reconcile(false);
