@@ -20,6 +20,9 @@ struct AttributionStats {
   uint64_t fd_dirs_listed = 0;
   uint64_t fds_revalidated = 0;
   uint64_t table_resyncs = 0;
+  // Cache look-ups made to tell whether the socket an fd table shows is in
+  // the dump (a search of a known owner skips the fds the dump showed).
+  uint64_t cache_probes = 0;
   // False when a scan met a process whose fds we may not read and we lack
   // CAP_DAC_READ_SEARCH + CAP_SYS_PTRACE: sockets of other users' processes
   // cannot be attributed.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -34,6 +35,8 @@ constexpr int64_t kProbeRun = 8;
 // A process holding F fds is listed at most every F / this many polls when its
 // fd count disagrees with its table (0.1-2 us an fd: ~1.5 ms a poll at most).
 constexpr size_t kFdsPerListingPoll = 1000;
+// How much longer the spacing is when the gap is no larger than the churn.
+constexpr size_t kChurnListingSpacing = 4;
 // Marks a table entry for removal.
 constexpr uint32_t kGoneFd = 0x7fffffffU;
 // fds of shared sockets re-read per poll when nothing else asks for it.
@@ -96,6 +99,7 @@ void ProcOwnerDirectory::BeginPoll() {
           pid != pid_owner_.end() && pid->second == it->first) {
         pid_owner_.erase(pid);
       }
+      removed_owners_.insert(it->first);
       it = owners_.erase(it);
       continue;
     }
@@ -104,6 +108,16 @@ void ProcOwnerDirectory::BeginPoll() {
       owner.info.name = LabelFor(owner.comm);
     }
     ++it;
+  }
+  // Lookup trusts that a cached owner exists: drop the sockets of the owners
+  // removed since the last poll in one pass (a process exit costs one sweep of
+  // the cache, not a map look-up per socket of every poll).
+  if (!removed_owners_.empty()) {
+    inodes_.EraseIf([this](uint32_t, const InodeEntry& entry) {
+      return removed_owners_.contains(entry.owner);
+    });
+    shared_.EraseIf([this](uint32_t inode, uint32_t) { return !inodes_.contains(inode); });
+    removed_owners_.clear();
   }
 }
 
@@ -115,10 +129,7 @@ std::optional<OwnerId> ProcOwnerDirectory::Lookup(uint32_t inode) {
     entry->last_seen = poll_;
     return kOwnerUnknown;
   }
-  if (!owners_.contains(entry->owner)) {
-    inodes_.Erase(inode);  // the owner exited or was replaced
-    return std::nullopt;
-  }
+  // Never a removed owner: BeginPoll dropped their entries.
   entry->last_seen = poll_;
   return entry->owner;
 }
@@ -127,6 +138,7 @@ OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm, uint6
   if (auto it = pid_owner_.find(pid); it != pid_owner_.end()) {
     auto& owner = owners_.at(it->second);
     if (owner.start_time == start_time) return it->second;
+    removed_owners_.insert(it->second);
     owners_.erase(it->second);  // pid reused
     pid_owner_.erase(it);
   }
@@ -136,7 +148,7 @@ OwnerId ProcOwnerDirectory::OwnerFor(int32_t pid, const std::string& comm, uint6
   OwnerId id = next_id_;
   do {
     if (id >= kOwnerRetry) id = 0;
-  } while (owners_.contains(id) && ++id != next_id_);
+  } while ((owners_.contains(id) || removed_owners_.contains(id)) && ++id != next_id_);
   next_id_ = id + 1;
   OwnerRecord record;
   record.info = OwnerInfo{pid, LabelFor(comm)};
@@ -154,6 +166,7 @@ void ProcOwnerDirectory::ForgetOwner(OwnerId id) {
       pid != pid_owner_.end() && pid->second == id) {
     pid_owner_.erase(pid);
   }
+  removed_owners_.insert(id);
   owners_.erase(it);
 }
 
@@ -165,10 +178,48 @@ int64_t ProcOwnerDirectory::CountOpenFds(int dir_fd) const {
   return CountFds(dir_fd, counts_fds_);
 }
 
-bool ProcOwnerDirectory::InDump(uint32_t inode, const FlatHashSet<uint32_t>& wanted) const {
+bool ProcOwnerDirectory::InDump(uint32_t inode, const FlatHashSet<uint32_t>& wanted) {
   if (wanted.contains(inode)) return true;
+  ++stats_.cache_probes;
   const InodeEntry* entry = inodes_.Find(inode);
   return entry != nullptr && entry->last_seen == poll_;
+}
+
+const std::vector<uint64_t>& ProcOwnerDirectory::SeenFdsOf(OwnerId id) {
+  static const std::vector<uint64_t> kNone;
+  if (!seen_built_ || seen_poll_ != poll_) {
+    // One sweep of the cache (sequential memory) instead of a look-up per fd
+    // of every table searched (random memory): for each owner, the fd
+    // numbers whose cached socket the dump showed. A cache entry names the
+    // fd its owner's table shows for that socket, so a set bit means the
+    // table's socket at that fd is in the dump.
+    seen_built_ = true;
+    seen_poll_ = poll_;
+    seen_index_.Clear();
+    size_t used = 0;
+    inodes_.ForEach([&](uint32_t, const InodeEntry& entry) {
+      if (entry.last_seen != poll_ || entry.owner >= kOwnerRetry) return;
+      auto [slot, added] = seen_index_.TryEmplace(entry.owner, kNoSeenFds);
+      if (added) {
+        auto owner = owners_.find(entry.owner);
+        if (owner == owners_.end() || owner->second.fds.empty()) return;
+        const FdTable& table = owner->second.fds;
+        // Bounded by the table (a process may hold one fd near 2^31): fds
+        // above the bitmap are looked up in the cache.
+        const size_t bits = std::min<size_t>(table.back().fd + 1, 4 * table.size() + kSeenFdsSlack);
+        if (used == seen_fds_.size()) seen_fds_.emplace_back();
+        seen_fds_[used].assign((bits + 63) / 64, 0);
+        *slot = static_cast<uint32_t>(used++);
+      }
+      if (*slot == kNoSeenFds) return;
+      std::vector<uint64_t>& words = seen_fds_[*slot];
+      if (entry.aux / 64 < words.size()) words[entry.aux / 64] |= uint64_t{1} << (entry.aux % 64);
+    });
+    // Bitmaps of owners gone since an earlier poll are not kept.
+    seen_fds_.resize(used);
+  }
+  const uint32_t* slot = seen_index_.Find(id);
+  return slot == nullptr || *slot == kNoSeenFds ? kNone : seen_fds_[*slot];
 }
 
 bool ProcOwnerDirectory::OpenFdDir(int32_t pid, UniqueFd* dir) {
@@ -356,11 +407,21 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
     // poll without them), and fds whose socket left the dump: closed, or
     // reused by a new socket.
     bool erased = false;
-    // The cache entries of a table of thousands of sockets are far apart in
-    // memory: load them a few fds ahead (the loop only reads the table).
+    int64_t departed = 0;  // fds whose socket left the dump since the last poll
+    // Most fds hold a socket the dump showed at this very fd: the bitmap
+    // answers for them without a cache look-up. The others' cache entries
+    // are far apart in memory: load them a few fds ahead (the loop only
+    // reads the table).
+    const std::vector<uint64_t>& seen = SeenFdsOf(id);
+    auto seen_here = [&seen](const FdEntry& e) {
+      const size_t word = e.fd / 64;
+      return word < seen.size() && ((seen[word] >> (e.fd % 64)) & 1U) != 0;
+    };
     constexpr size_t kAhead = 48;
     for (size_t at = 0; at < table.size(); ++at) {
-      if (at + kAhead < table.size()) inodes_.Prefetch(table[at + kAhead].inode);
+      if (at + kAhead < table.size() && !seen_here(table[at + kAhead])) {
+        inodes_.Prefetch(table[at + kAhead].inode);
+      }
       FdEntry& e = table[at];
       if (e.inode == 0) continue;
       if (wanted.contains(e.inode)) {
@@ -368,12 +429,13 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
         found.push_back({e.inode, e.fd});
         continue;
       }
-      if (e.quiet || InDump(e.inode, wanted)) continue;
+      if (e.quiet || seen_here(e) || InDump(e.inode, wanted)) continue;
       if (Stopping()) {
         stopped = true;
         break;
       }
       ++stats_.fds_revalidated;
+      ++departed;
       const uint32_t old_inode = e.inode;
       FdEntry now{};
       if (!read_new(e.fd, &now)) {
@@ -453,10 +515,17 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
     // socket the process gave up while it lives on elsewhere; one closed
     // after the dump, the next poll's suspects). A listing costs a third of
     // reading every link, so it is spaced out: at most every
-    // fds/kFdsPerListingPoll polls for the same process.
-    const bool consistent = count >= 0 && static_cast<int64_t>(table.size()) == count;
-    const uint32_t spacing =
-        std::max<uint32_t>(1, static_cast<uint32_t>(table.size() / kFdsPerListingPoll));
+    // fds/kFdsPerListingPoll polls for the same process. A process that
+    // churns (sockets left the dump since the last poll) is almost never
+    // consistent: the sockets it closed after the dump are still in the
+    // table, and the next poll's suspects. A gap no larger than its churn is
+    // most likely that, so it is listed kChurnListingSpacing times less often.
+    const int64_t gap = count - static_cast<int64_t>(table.size());
+    const bool consistent = count >= 0 && gap == 0;
+    const bool churn_explains = count >= 0 && departed > 0 && std::abs(gap) <= departed;
+    const uint32_t spacing = std::max<uint32_t>(
+        1, static_cast<uint32_t>(table.size() * (churn_explains ? kChurnListingSpacing : 1) /
+                                 kFdsPerListingPoll));
     if (!consistent && !stopped && !denied &&
         Reached(poll_, record->second.listed_poll + spacing)) {
       reconcile(false);
@@ -702,13 +771,19 @@ bool ProcOwnerDirectory::InScannedNamespace(int32_t pid) const {
 }
 
 void ProcOwnerDirectory::EndPoll() {
-  for (auto& [id, owner] : owners_) owner.sockets = 0;
-  // Also shrinks the cache when most of it went away.
+  // Also shrinks the cache when most of it went away. Sockets are counted
+  // per owner in a small flat map (in cache), not with a look-up of owners_
+  // per socket.
+  socket_counts_.Clear();
   inodes_.EraseIf([this](uint32_t, const InodeEntry& entry) {
     if (entry.last_seen != poll_) return true;
-    if (auto owner = owners_.find(entry.owner); owner != owners_.end()) ++owner->second.sockets;
+    ++socket_counts_[entry.owner];
     return false;
   });
+  for (auto& [id, owner] : owners_) {
+    const uint64_t* count = socket_counts_.Find(id);
+    owner.sockets = count != nullptr ? *count : 0;
+  }
   shared_.EraseIf([this](uint32_t inode, uint32_t) {
     const InodeEntry* entry = inodes_.Find(inode);
     return entry == nullptr || entry->last_seen != poll_;

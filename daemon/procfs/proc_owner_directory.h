@@ -112,7 +112,11 @@ class ProcOwnerDirectory : public OwnerDirectory {
   void Credit(OwnerId owner, uint32_t inode, uint32_t fd, FlatHashSet<uint32_t>& wanted);
   // The fd table entry (owner, fd) no longer points to `inode`.
   void Uncredit(OwnerId owner, uint32_t inode, uint32_t fd);
-  bool InDump(uint32_t inode, const FlatHashSet<uint32_t>& wanted) const;
+  bool InDump(uint32_t inode, const FlatHashSet<uint32_t>& wanted);
+  // The fds of `id` whose cached socket this poll's dump showed (a bitmap by
+  // fd number; built once a poll, on first use). An fd without its bit may
+  // still hold a socket of the dump: ask InDump.
+  const std::vector<uint64_t>& SeenFdsOf(OwnerId id);
   // Re-reads up to `limit` fds that hold shared sockets; credits `wanted`
   // inodes found there.
   void RevalidateShared(FlatHashSet<uint32_t>& wanted, size_t limit);
@@ -155,6 +159,20 @@ class ProcOwnerDirectory : public OwnerDirectory {
   // poll last seen): a process may give its copy up unnoticed.
   FlatHashMap<uint32_t, uint32_t> shared_;
   size_t shared_cursor_ = 0;
+  // Owners removed since the last BeginPoll, whose cache entries it drops
+  // (their ids are not handed out again until then).
+  FlatHashSet<OwnerId> removed_owners_;
+  // SeenFdsOf: owner -> index in seen_fds_ (or kNoSeenFds), valid for poll
+  // seen_poll_ only; bits per owner: its largest fd, at most 4 times its
+  // table size plus kSeenFdsSlack (1 bit an fd: 128 KiB at a million fds).
+  static constexpr uint32_t kNoSeenFds = 0xffffffffU;
+  static constexpr size_t kSeenFdsSlack = 4096;
+  bool seen_built_ = false;
+  uint32_t seen_poll_ = 0;
+  FlatHashMap<OwnerId, uint32_t> seen_index_;
+  std::vector<std::vector<uint64_t>> seen_fds_;
+  // EndPoll: cache entries per owner.
+  FlatHashMap<OwnerId, uint64_t> socket_counts_;
   OwnerInfo unknown_{0, "(unknown)"};
   const std::atomic<bool>* stop_ = nullptr;
   bool Stopping() const { return stop_ != nullptr && stop_->load(std::memory_order_relaxed); }

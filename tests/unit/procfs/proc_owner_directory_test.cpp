@@ -209,6 +209,69 @@ TEST_F(ProcOwnerDirectoryTest, ReusedFdNumberOfAClosedSocketIsReadOnce) {
   EXPECT_EQ(names.back(), "proxy");
 }
 
+// The search of a known owner used to look up the cached socket of every fd
+// in its table (a cache miss each, most of the warm poll's attribution cost
+// at 100k sockets); the dump already marked them, so only the fds whose
+// socket it did not show are looked up.
+TEST_F(ProcOwnerDirectoryTest, SearchLooksUpOnlyFdsTheDumpDidNotShow) {
+  proc.AddProcess(100, "proxy", 1);
+  for (int fd = 3; fd < 2003; ++fd) proc.AddSocketFd(100, fd, 10000 + fd);
+  ProcOwnerDirectory dir(proc.root(), {});
+  dir.CountFdsByListingForTesting();
+  auto inodes = Range(10003, 2000);
+  Poll(dir, inodes);
+  // Two sockets closed, their fd numbers reused at once by new ones.
+  for (int fd : {50, 1500}) {
+    proc.RemoveFd(100, fd);
+    proc.AddSocketFd(100, fd, 30000 + fd);
+    inodes.erase(std::find(inodes.begin(), inodes.end(), 10000 + fd));
+    inodes.push_back(30000 + fd);
+  }
+  const uint64_t before = dir.stats().cache_probes;
+  std::vector<std::string> names;
+  ReadsOf(dir, inodes, &names);
+  EXPECT_LE(dir.stats().cache_probes - before, 2u + 8u);
+  EXPECT_EQ(names[names.size() - 1], "proxy");
+  EXPECT_EQ(names[names.size() - 2], "proxy");
+  EXPECT_EQ(std::count(names.begin(), names.end(), "proxy"), 2000);
+}
+
+// A churning process is never consistent with its fd count at search time:
+// the sockets it closed after the dump are still in its table (the next
+// poll's suspects). That gap used to cost a listing every fds/1000 polls;
+// no larger than the churn, it is listed 4 times less often.
+TEST_F(ProcOwnerDirectoryTest, ChurnAfterTheDumpIsListedLessOften) {
+  proc.AddProcess(100, "proxy", 1);
+  for (int fd = 3; fd < 4003; ++fd) proc.AddSocketFd(100, fd, 10000 + fd);
+  ProcOwnerDirectory dir(proc.root(), {});
+  dir.CountFdsByListingForTesting();
+  auto inodes = Range(10003, 4000);
+  Poll(dir, inodes);
+  auto drop = [&inodes](uint32_t inode) {
+    inodes.erase(std::find(inodes.begin(), inodes.end(), inode));
+  };
+  const uint64_t before = dir.stats().fd_dirs_listed;
+  for (int poll = 0; poll < 16; ++poll) {
+    // Two sockets closed before the dump, their numbers reused at once.
+    for (int fd : {3 + 2 * poll, 4 + 2 * poll}) {
+      proc.RemoveFd(100, fd);
+      proc.AddSocketFd(100, fd, 50000 + 100 * poll + fd);
+      drop(10000 + fd);
+      inodes.push_back(50000 + 100 * poll + fd);
+    }
+    // One closed after the dump: the dump still shows it.
+    const int late = 3000 + poll;
+    proc.RemoveFd(100, late);
+    std::vector<std::string> names;
+    ReadsOf(dir, inodes, &names);
+    EXPECT_EQ(std::count(names.begin(), names.end(), "proxy"),
+              static_cast<std::ptrdiff_t>(inodes.size()))
+        << "poll " << poll;
+    drop(10000 + late);
+  }
+  EXPECT_LE(dir.stats().fd_dirs_listed - before, 2u);
+}
+
 TEST_F(ProcOwnerDirectoryTest, SocketPassedAndClosedMovesToTheReceiver) {
   // SCM_RIGHTS: the dispatcher passes a connection to a worker and closes it.
   proc.AddProcess(100, "dispatcher", 1);
