@@ -19,6 +19,7 @@
 #include "common/utf8.h"
 #include "netns/netns_discovery.h"
 #include "procfs/fd_table.h"
+#include "procfs/proc_limits.h"
 #include "procfs/proc_stat.h"
 
 namespace tcpstate {
@@ -701,6 +702,26 @@ bool ProcOwnerDirectory::InScannedNamespace(int32_t pid) const {
   return std::find(scan_netns_.begin(), scan_netns_.end(), inode) != scan_netns_.end();
 }
 
+void ProcOwnerDirectory::MeasureOwners() {
+  if (!counts_fds_ && !count_by_listing_) return;
+  for (auto& [id, owner] : owners_) {
+    if (Stopping()) return;
+    if (owner.counted_poll != poll_) {
+      const auto path = proc_root_ / std::to_string(owner.info.pid) / "fd";
+      UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      owner.info.open_fds = dir.valid() ? CountOpenFds(dir.get()) : -1;
+      owner.counted_poll = poll_;
+    }
+    if (!owner.limit_read && owner.info.open_fds >= 0) {
+      // A record is made per (pid, start time): a new process behind a
+      // reused pid gets its limit read anew.
+      auto limit = ReadOpenFilesLimit(proc_root_, owner.info.pid);
+      owner.info.max_fds = limit.ok() ? limit->soft : -1;
+      owner.limit_read = true;
+    }
+  }
+}
+
 void ProcOwnerDirectory::EndPoll() {
   for (auto& [id, owner] : owners_) owner.sockets = 0;
   // Also shrinks the cache when most of it went away.
@@ -732,9 +753,12 @@ void ProcOwnerDirectory::EndPoll() {
     if (owner.synced_poll == poll_ || owner.fds.empty()) continue;
     bool changed = owner.sockets != owner.table_sockets;
     if (!changed && (counts_fds_ || count_by_listing_)) {
-      const auto path = proc_root_ / std::to_string(owner.info.pid) / "fd";
-      UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      const int64_t count = dir.valid() ? CountOpenFds(dir.get()) : -1;
+      int64_t count = owner.info.open_fds;  // MeasureOwners counted it this poll
+      if (owner.counted_poll != poll_) {
+        const auto path = proc_root_ / std::to_string(owner.info.pid) / "fd";
+        UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        count = dir.valid() ? CountOpenFds(dir.get()) : -1;
+      }
       changed = count >= 0 && static_cast<size_t>(count) != owner.fds.size();
     }
     if (changed) stale.push_back(id);
