@@ -72,7 +72,8 @@ ProcOwnerDirectory::ProcOwnerDirectory(std::filesystem::path proc_root,
       groups_(std::move(groups)),
       self_pid_(static_cast<int32_t>(::getpid())),
       has_read_capabilities_(HasCapabilitiesToReadFds()),
-      counts_fds_(ProcCountsFds(proc_root_.c_str())) {}
+      counts_fds_(ProcCountsFds(proc_root_.c_str())),
+      recorded_tree_(!IsProcfs(proc_root_.c_str())) {}
 
 std::string ProcOwnerDirectory::LabelFor(const std::string& comm) const {
   std::string clean = SanitizeLabelValue(comm);
@@ -703,14 +704,23 @@ bool ProcOwnerDirectory::InScannedNamespace(int32_t pid) const {
 }
 
 void ProcOwnerDirectory::MeasureOwners() {
-  if (!counts_fds_ && !count_by_listing_) return;
+  const bool counted = counts_fds_ || count_by_listing_;
+  if (!counted && !recorded_tree_) return;
   for (auto& [id, owner] : owners_) {
     if (Stopping()) return;
     if (owner.counted_poll != poll_) {
       const auto path = proc_root_ / std::to_string(owner.info.pid) / "fd";
       UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      owner.info.open_fds = dir.valid() ? CountOpenFds(dir.get()) : -1;
-      owner.counted_poll = poll_;
+      std::vector<uint32_t> listed;
+      if (!dir.valid()) {
+        owner.info.open_fds = -1;
+      } else if (counted) {
+        owner.info.open_fds = CountOpenFds(dir.get());
+      } else {
+        owner.info.open_fds = ListFds(dir.get(), &listed) ? static_cast<int64_t>(listed.size()) : -1;
+      }
+      // Only a count EndPoll may use: on a recorded tree it lists itself.
+      if (counted) owner.counted_poll = poll_;
     }
     if (!owner.limit_read && owner.info.open_fds >= 0) {
       // A record is made per (pid, start time): a new process behind a

@@ -51,7 +51,8 @@ class ProcOwnerDirectory : public OwnerDirectory {
   // the fd table, taken here instead of there, so a warm poll pays nothing
   // more); /proc/<pid>/limits only for an owner new to the cache (a pid and
   // start time not seen before). Nothing where the kernel does not count
-  // fds in st_size: listing every table each poll would cost far more.
+  // fds in st_size (listing every table each poll would cost far more),
+  // except on a recorded tree (not procfs: the golden test), listed.
   void MeasureOwners() override;
   void EndPoll() override;
   const OwnerInfo& Owner(OwnerId id) const override;
@@ -159,6 +160,8 @@ class ProcOwnerDirectory : public OwnerDirectory {
   bool has_read_capabilities_;
   bool counts_fds_;  // st_size of /proc/<pid>/fd is the fd count (Linux 6.2+)
   bool count_by_listing_ = false;
+  // A recorded tree (golden test), not procfs: MeasureOwners lists the fds.
+  bool recorded_tree_;
   // Sockets seen in the fd tables of two processes (fork, SCM_RIGHTS, value:
   // poll last seen): a process may give its copy up unnoticed.
   FlatHashMap<uint32_t, uint32_t> shared_;
