@@ -717,7 +717,8 @@ void ProcOwnerDirectory::MeasureOwners() {
       } else if (counted) {
         owner.info.open_fds = CountOpenFds(dir.get());
       } else {
-        owner.info.open_fds = ListFds(dir.get(), &listed) ? static_cast<int64_t>(listed.size()) : -1;
+        owner.info.open_fds =
+            ListFds(dir.get(), &listed) ? static_cast<int64_t>(listed.size()) : -1;
       }
       // Only a count EndPoll may use: on a recorded tree it lists itself.
       if (counted) owner.counted_poll = poll_;
