@@ -17,6 +17,20 @@ local labels = import 'lib/labels.libsonnet';
       + (if comment == null then {} else { comment:: comment }),
     // Template context: L plus the pod and cluster fragments under short names.
     local T = L { P: L.inPod, C: L.inCluster },
+    // Annotation queries select the alert's own series: job, instance, network namespace and
+    // cluster (%q-quoted; a missing label gives "", which matches its absence).
+    local Q = {
+      netns: c.netnsLabel,
+      cluster: c.clusterLabel,
+      sel: 'job=%[1]q,instance=%[2]q,' + c.netnsLabel + '=%[3]q,' + c.clusterLabel + '=%[4]q',
+      args: '$labels.job $labels.instance (index $labels "%s") (index $labels "%s")' % [c.netnsLabel, c.clusterLabel],
+    },
+    // " N new outbound connections/s ..." for the TIME_WAIT alerts: the churn that fills it.
+    local churn = labels.fmt('{{ with printf `sum(rate(tcpstate_tcp_active_opens_total{%(sel)s}[%(window)s]))` %(args)s | query }}{{ range . }} The namespace opens {{ .Value | humanize }} new outbound connections/s (rate of tcpstate_tcp_active_opens_total); each one this side closes first stays in TIME_WAIT for 60 s.{{ end }}{{ end }}', Q { window: c.connectionChurnWindow }),
+    // " Its CLOSE_WAIT sockets are growing too ..." for the fd alerts, when they are.
+    local closeWaitToo = labels.fmt('{{ with printf `sum(instance_process_port:tcpstate_close_wait_sockets:sum{%(sel)s,process=%%[5]q} and deriv(instance_process_port:tcpstate_close_wait_sockets:sum{%(sel)s,process=%%[5]q}[%(window)s]) > 0)` %(args)s $labels.process | query }}{{ range . }} Its CLOSE_WAIT sockets are growing too, {{ .Value | humanize }} now: a CLOSE_WAIT leak (TcpstateCloseWaitGrowing) is what holds these fds.{{ end }}{{ end }}', Q { window: c.fdExhaustionForecast.closeWaitWindow }),
+    // " (N of M)" open and max fds of the alert's process.
+    local fdFigures = labels.fmt('{{ with printf `tcpstate_process_max_fds{%(sel)s,process=%%[5]q,pid=%%[6]q}` %(args)s $labels.process (index $labels "pid") | query }}{{ range . }} (limit {{ .Value | humanize }}){{ end }}{{ end }}', Q),
 
     groups+: [
       {
@@ -63,6 +77,36 @@ local labels = import 'lib/labels.libsonnet';
         ],
       },
       {
+        name: 'tcpstate-file-descriptors',
+        rules: [
+          alert(
+            'TcpstateFdUsageHigh',
+            'warning',
+            labels.fmt(|||
+              instance_process:tcpstate_fd_usage:ratio > %(threshold)s
+            |||, labels.nums(c.fdUsage)),
+            {
+              summary: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s uses {{ $value | humanizePercentage }} of its open file limit', T),
+              description: labels.fmt('{{ $labels.process }}{{ with $labels.pid }} (pid {{ . }}){{ end }} on {{ $labels.instance }}%(P)s%(C)s has {{ $value | humanizePercentage }} of its soft RLIMIT_NOFILE in use', T) + fdFigures + '. At 100% every open(), accept() and socket() of it fails with EMFILE ("Too many open files").' + closeWaitToo,
+            },
+            c.fdUsage['for'],
+          ),
+          alert(
+            'TcpstateFdExhaustionForecast',
+            'warning',
+            labels.fmt(|||
+              predict_linear(tcpstate_process_open_fds[%(window)s], %(horizonHours)s * 3600)
+              > (tcpstate_process_max_fds > 0)
+            |||, labels.nums(c.fdExhaustionForecast)),
+            {
+              summary: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s will run out of file descriptors within %(H)sh', T { H: labels.num(c.fdExhaustionForecast.horizonHours) }),
+              description: labels.fmt('At the trend of the last %(W)s, the open fds of {{ $labels.process }}{{ with $labels.pid }} (pid {{ . }}){{ end }} on {{ $labels.instance }}%(P)s%(C)s reach its soft RLIMIT_NOFILE', T { W: c.fdExhaustionForecast.window }) + fdFigures + labels.fmt(' within %(H)sh (forecast: {{ $value | humanize }}). Then open(), accept() and socket() fail with EMFILE ("Too many open files").', { H: labels.num(c.fdExhaustionForecast.horizonHours) }) + closeWaitToo,
+            },
+            c.fdExhaustionForecast['for'],
+          ),
+        ],
+      },
+      {
         name: 'tcpstate-time-wait-and-ports',
         rules: [
           alert(
@@ -73,7 +117,7 @@ local labels = import 'lib/labels.libsonnet';
             |||, labels.nums(c.timeWaitBuckets.warning)),
             {
               summary: labels.fmt('TIME_WAIT sockets on {{ $labels.instance }}%(P)s%(C)s use {{ $value | humanizePercentage }} of net.ipv4.tcp_max_tw_buckets', T),
-              description: labels.fmt('{{ $labels.instance }}%(P)s%(C)s holds TIME_WAIT sockets amounting to {{ $value | humanizePercentage }} of net.ipv4.tcp_max_tw_buckets. Past the limit the kernel destroys new TIME_WAIT sockets at once and logs "time wait bucket table overflow". Look for short-lived connections that should be kept alive or pooled.', T),
+              description: labels.fmt('{{ $labels.instance }}%(P)s%(C)s holds TIME_WAIT sockets amounting to {{ $value | humanizePercentage }} of net.ipv4.tcp_max_tw_buckets. Past the limit the kernel destroys new TIME_WAIT sockets at once and logs "time wait bucket table overflow". Look for short-lived connections that should be kept alive or pooled.', T) + churn,
             },
             c.timeWaitBuckets.warning['for'],
           ),
@@ -85,7 +129,7 @@ local labels = import 'lib/labels.libsonnet';
             |||, labels.nums(c.timeWaitBuckets.critical)),
             {
               summary: labels.fmt('TIME_WAIT sockets on {{ $labels.instance }}%(P)s%(C)s use {{ $value | humanizePercentage }} of net.ipv4.tcp_max_tw_buckets', T),
-              description: labels.fmt('{{ $labels.instance }}%(P)s%(C)s is about to exhaust net.ipv4.tcp_max_tw_buckets ({{ $value | humanizePercentage }} used). Connections closed from now on lose their TIME_WAIT protection.', T),
+              description: labels.fmt('{{ $labels.instance }}%(P)s%(C)s is about to exhaust net.ipv4.tcp_max_tw_buckets ({{ $value | humanizePercentage }} used). Connections closed from now on lose their TIME_WAIT protection.', T) + churn,
             },
             c.timeWaitBuckets.critical['for'],
           ),
@@ -97,7 +141,7 @@ local labels = import 'lib/labels.libsonnet';
             |||, labels.nums(c.timeWaitOverflow)),
             {
               summary: labels.fmt('The kernel on {{ $labels.instance }}%(C)s is dropping TIME_WAIT sockets: {{ $value | humanize }} in the alert window (tcp_max_tw_buckets reached)', T),
-              description: labels.fmt('TcpExt TCPTimeWaitOverflow rose on {{ $labels.instance }}%(C)s: the TIME_WAIT table is full and the kernel closes sockets without TIME_WAIT ("time wait bucket table overflow" in the kernel log).', T),
+              description: labels.fmt('TcpExt TCPTimeWaitOverflow rose on {{ $labels.instance }}%(C)s: the TIME_WAIT table is full and the kernel closes sockets without TIME_WAIT ("time wait bucket table overflow" in the kernel log).', T) + churn,
             },
           ),
           alert(

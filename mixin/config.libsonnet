@@ -55,6 +55,13 @@
     processAttributionUnavailable: { 'for': '15m' },
     exporterConfigReloadFailed: { 'for': '5m' },
     seriesFolded: { 'for': '1h' },
+    // Open fds of a socket-owning process as a fraction of its soft RLIMIT_NOFILE, and the
+    // forecast (predict_linear over `window`, `horizonHours` ahead) that it reaches the limit.
+    fdUsage: { threshold: 0.8, 'for': '10m' },
+    fdExhaustionForecast: { window: '1h', horizonHours: 4, 'for': '15m', closeWaitWindow: '30m' },
+    // The window of rate(tcpstate_tcp_active_opens_total) that TIME_WAIT alert descriptions quote
+    // as "N new outbound connections/s".
+    connectionChurnWindow: '5m',
 
     // Grafana dashboards.
     dashboardUIDPrefix: 'tcpstate-',

@@ -42,6 +42,14 @@ local labels = import 'lib/labels.libsonnet';
             |||, L),
           },
           {
+            comment:: 'Open fds of a socket-owning process as a fraction of its soft RLIMIT_NOFILE (open() fails\nwith EMFILE at 1). Keeps every label of tcpstate_process_open_fds; no ratio without a limit.',
+            record: 'instance_process:tcpstate_fd_usage:ratio',
+            expr: |||
+              tcpstate_process_open_fds
+              / (tcpstate_process_max_fds > 0)
+            |||,
+          },
+          {
             comment:: 'Number of ports in net.ipv4.ip_local_port_range (both ends inclusive).',
             record: 'instance:tcpstate_ephemeral_port_range:size',
             expr: labels.fmt(|||

@@ -275,6 +275,33 @@ SocketTable PollAggregator::Finish() {
     table.processes.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
   }
 
+  // Open fds, for the label sets of tcpstate_process_sockets: of the
+  // processes sharing one, the one nearest its limit (then the most fds).
+  std::map<ProcessLabel, ProcessFdSeries> fds;
+  auto nearer_limit = [](const OwnerInfo& a, const ProcessFdSeries& b) {
+    const bool a_limited = a.max_fds > 0;
+    const bool b_limited = b.max_fds > 0;
+    if (a_limited != b_limited) return a_limited;
+    if (a_limited) {
+      const double ra = static_cast<double>(a.open_fds) / static_cast<double>(a.max_fds);
+      const double rb = static_cast<double>(b.open_fds) / static_cast<double>(b.max_fds);
+      if (ra != rb) return ra > rb;
+    }
+    return a.open_fds > b.open_fds;
+  };
+  process_counts_.ForEach([&](uint64_t key, uint64_t) {
+    const auto owner = static_cast<OwnerId>(key >> 8);
+    if (owner == kOwnerNone || owner == kOwnerUnknown) return;
+    const OwnerInfo& info = owners_->Owner(owner);
+    if (info.open_fds < 0) return;
+    ProcessLabel label = process_label(owner);
+    auto [it, inserted] = fds.try_emplace(label);
+    if (inserted || nearer_limit(info, it->second)) {
+      it->second = ProcessFdSeries{label.first, label.second, info.open_fds, info.max_fds};
+    }
+  });
+  for (auto& [label, series] : fds) table.process_fds.push_back(std::move(series));
+
   std::map<std::tuple<std::string, std::string, Direction, std::string>, CloseWaitGroup> close_wait;
   for (const auto& [key, group] : close_wait_) {
     auto [name, pid] = process_label(static_cast<OwnerId>(key >> 24));

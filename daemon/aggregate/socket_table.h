@@ -26,6 +26,16 @@ struct ProcessSeries {
   uint64_t sockets;
 };
 
+// The open fds of the processes behind one tcpstate_process_sockets label
+// set: when several share it (no pid label, or (other)), the one nearest its
+// limit, the first to hit "Too many open files".
+struct ProcessFdSeries {
+  std::string process;
+  std::string pid;
+  int64_t open_fds;
+  int64_t max_fds;  // soft RLIMIT_NOFILE; -1 unknown
+};
+
 struct CloseWaitSeries {
   std::string process;
   std::string pid;
@@ -54,6 +64,7 @@ struct SocketTable {
   bool processes_enabled = false;
   bool pid_label = false;
   std::vector<ProcessSeries> processes;
+  std::vector<ProcessFdSeries> process_fds;
   std::vector<std::chrono::seconds> age_thresholds;
   std::vector<CloseWaitSeries> close_wait;
   std::vector<ListenSeries> listeners;

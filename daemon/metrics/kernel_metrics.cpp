@@ -58,6 +58,26 @@ constexpr MetricName kTcpExtMetrics[] = {
 };
 static_assert(std::size(kTcpExtMetrics) == kTcpExtFieldCount);
 
+// Indexed by SnmpTcpField.
+constexpr MetricName kSnmpTcpMetrics[] = {
+    {"tcpstate_tcp_active_opens_total",
+     "Tcp ActiveOpens (/proc/net/snmp): connections this network namespace opened (SYN "
+     "sent); the rate of new outbound connections."},
+    {"tcpstate_tcp_passive_opens_total",
+     "Tcp PassiveOpens (/proc/net/snmp): connections accepted from a listener (SYN received)."},
+    {"tcpstate_tcp_attempt_fails_total",
+     "Tcp AttemptFails (/proc/net/snmp): connection attempts that failed before being "
+     "established."},
+    {"tcpstate_tcp_estab_resets_total",
+     "Tcp EstabResets (/proc/net/snmp): established or CLOSE_WAIT connections reset."},
+    {"tcpstate_tcp_retrans_segments_total",
+     "Tcp RetransSegs (/proc/net/snmp): segments retransmitted."},
+    {"tcpstate_tcp_in_errors_total",
+     "Tcp InErrs (/proc/net/snmp): segments received in error (bad checksum, too short)."},
+    {"tcpstate_tcp_out_resets_total", "Tcp OutRsts (/proc/net/snmp): segments sent with RST."},
+};
+static_assert(std::size(kSnmpTcpMetrics) == kSnmpTcpFieldCount);
+
 }  // namespace
 
 MetricName KernelSettingMetric(Sysctl sysctl) {
@@ -65,5 +85,7 @@ MetricName KernelSettingMetric(Sysctl sysctl) {
 }
 
 MetricName TcpExtMetric(TcpExtField field) { return kTcpExtMetrics[static_cast<size_t>(field)]; }
+
+MetricName SnmpTcpMetric(SnmpTcpField field) { return kSnmpTcpMetrics[static_cast<size_t>(field)]; }
 
 }  // namespace tcpstate

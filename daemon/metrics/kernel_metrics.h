@@ -1,10 +1,12 @@
 // Metric names and help texts of the kernel values procfs/ reads: sysctls
-// (tcpstate_kernel_*) and TcpExt counters (tcpstate_tcpext_*_total).
+// (tcpstate_kernel_*), TcpExt counters (tcpstate_tcpext_*_total) and snmp Tcp
+// counters (tcpstate_tcp_*_total).
 #pragma once
 
 #include <string_view>
 
 #include "procfs/kernel_settings.h"
+#include "procfs/snmp_counters.h"
 #include "procfs/tcpext_counters.h"
 
 namespace tcpstate {
@@ -16,5 +18,6 @@ struct MetricName {
 
 MetricName KernelSettingMetric(Sysctl sysctl);
 MetricName TcpExtMetric(TcpExtField field);
+MetricName SnmpTcpMetric(SnmpTcpField field);
 
 }  // namespace tcpstate

@@ -115,6 +115,25 @@ void RenderSockets(const SocketTable& t, Families& f) {
       labels.push_back({"state", StateLabel(p.state)});
       f.Add(std::move(labels), static_cast<double>(p.sockets));
     }
+    f.Start("tcpstate_process_open_fds",
+            "Open file descriptors of a process in tcpstate_process_sockets (Linux 6.2+); "
+            "of several sharing its labels, the one nearest its limit.",
+            MetricType::Gauge);
+    for (const auto& p : t.process_fds) {
+      Labels labels;
+      AppendProcessLabels(labels, p.process, p.pid, t.pid_label);
+      f.Add(std::move(labels), static_cast<double>(p.open_fds));
+    }
+    f.Start("tcpstate_process_max_fds",
+            "Soft RLIMIT_NOFILE of the process in tcpstate_process_open_fds: open() fails "
+            "with EMFILE (Too many open files) at this many.",
+            MetricType::Gauge);
+    for (const auto& p : t.process_fds) {
+      if (p.max_fds < 0) continue;
+      Labels labels;
+      AppendProcessLabels(labels, p.process, p.pid, t.pid_label);
+      f.Add(std::move(labels), static_cast<double>(p.max_fds));
+    }
   }
 
   auto close_wait_labels = [&](const CloseWaitSeries& c) {
@@ -170,6 +189,13 @@ void RenderKernel(const TargetData& s, Families& f) {
   if (s.tcpext) {
     for (const auto& counter : *s.tcpext) {
       const MetricName metric = TcpExtMetric(counter.field);
+      f.Single(std::string(metric.name), std::string(metric.help), MetricType::Counter,
+               static_cast<double>(counter.value));
+    }
+  }
+  if (s.snmp_tcp) {
+    for (const auto& counter : *s.snmp_tcp) {
+      const MetricName metric = SnmpTcpMetric(counter.field);
       f.Single(std::string(metric.name), std::string(metric.help), MetricType::Counter,
                static_cast<double>(counter.value));
     }

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "procfs/kernel_settings.h"
+#include "procfs/snmp_counters.h"
 #include "procfs/tcpext_counters.h"
 
 namespace tcpstate {
@@ -34,6 +35,19 @@ Status NetstatSource::Read(Target& target, bool entered) const {
   }
   target.data.tcpext =
       std::make_shared<const std::vector<TcpExtCounter>>(std::move(counters).value());
+  return OkStatus();
+}
+
+Status SnmpSource::Read(Target& target, bool entered) const {
+  const std::filesystem::path proc_root(config_.proc_root);
+  const auto net_dir = entered ? proc_root / "thread-self" / "net" : proc_root / "net";
+  auto counters = ReadSnmpTcpCounters(net_dir);
+  if (!counters.ok()) {
+    spdlog::debug("snmp read failed: {}", counters.error().message);
+    return counters.error();
+  }
+  target.data.snmp_tcp =
+      std::make_shared<const std::vector<SnmpTcpCounter>>(std::move(counters).value());
   return OkStatus();
 }
 

@@ -1,5 +1,5 @@
 // The kernel's own numbers for one network namespace: sysctls (limits that
-// give the socket counts their meaning) and TcpExt counters. Each keeps the
+// give the socket counts their meaning) TcpExt and Tcp (snmp) counters. Each keeps the
 // target's last good value when a read fails.
 //
 // Thread-safety: stateless apart from the configuration; called on the
@@ -36,6 +36,17 @@ class NetstatSource {
  public:
   explicit NetstatSource(const Config& config) : config_(config) {}
   // Updates target.data.tcpext.
+  Status Read(Target& target, bool entered) const;
+
+ private:
+  const Config& config_;
+};
+
+// <proc>/net/snmp's Tcp counters, from the same directory as NetstatSource.
+class SnmpSource {
+ public:
+  explicit SnmpSource(const Config& config) : config_(config) {}
+  // Updates target.data.snmp_tcp.
   Status Read(Target& target, bool entered) const;
 
  private:

@@ -54,7 +54,8 @@ Poller::Poller(Config config, std::unique_ptr<TransportFactory> transports, Snap
       targets_(config_, [this](std::string what) { SetActivity(std::move(what)); }),
       sock_diag_(*transports_, config_.poll.netlink_dump_retries),
       sysctls_(config_),
-      netstat_(config_) {
+      netstat_(config_),
+      snmp_(config_) {
   if (config_.processes.enabled) processes_ = std::make_unique<ProcessSource>(config_, &stopping_);
   self_.attribution_enabled = config_.processes.enabled;
   reload_.last_success_timestamp_seconds = UnixSeconds();  // the start-up load
@@ -152,6 +153,7 @@ void Poller::VisitTarget(Visit& visit, bool entered) {
       "reading " +
       ((entered ? proc_root / "thread-self" / "net" : proc_root / "net") / "netstat").string());
   (void)recorder_.Run(Source::kNetstat, [&] { return netstat_.Read(target, entered); });
+  (void)recorder_.Run(Source::kSnmp, [&] { return snmp_.Read(target, entered); });
 
   const EphemeralRange range =
       target.data.kernel ? EphemeralRangeOf(*target.data.kernel) : EphemeralRange{};
@@ -217,7 +219,7 @@ void Poller::Attribute(std::vector<Visit>& visits) {
 bool Poller::PollOnce() {
   ApplyPendingConfig();
   const auto start = Clock::now();
-  recorder_.BeginPoll({Source::kNetstat, Source::kSockDiag, Source::kSysctl});
+  recorder_.BeginPoll({Source::kNetstat, Source::kSnmp, Source::kSockDiag, Source::kSysctl});
   auto selected = targets_.Select(self_.netns);
   std::vector<Visit> visits(selected.size());
   for (size_t i = 0; i < selected.size(); ++i) visits[i].target = selected[i];

@@ -85,6 +85,7 @@ class Poller {
   SockDiagSource sock_diag_;
   SysctlSource sysctls_;
   NetstatSource netstat_;
+  SnmpSource snmp_;
   std::unique_ptr<ProcessSource> processes_;  // null when attribution is off
   SourceRecorder recorder_;
   SelfStats self_;

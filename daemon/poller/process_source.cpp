@@ -12,6 +12,7 @@ ProcessSource::ProcessSource(const Config& config, const std::atomic<bool>* stop
 void ProcessSource::Resolve(std::span<const uint32_t> pending, std::vector<uint64_t> namespaces) {
   owners_->SetScanNamespaces(std::move(namespaces));
   if (!pending.empty()) owners_->Resolve(pending);
+  owners_->MeasureOwners();
 }
 
 bool ProcessSource::EndPoll() {

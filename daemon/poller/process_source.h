@@ -28,7 +28,8 @@ class ProcessSource {
   // Start of a poll: re-checks the cached owners.
   void BeginPoll() { owners_->BeginPoll(); }
   // Finds the owners of `pending` inodes, scanning only processes of
-  // `namespaces` (netns inodes of the namespaces they were seen in).
+  // `namespaces` (netns inodes of the namespaces they were seen in), then
+  // measures every owner's open fds and limit.
   void Resolve(std::span<const uint32_t> pending, std::vector<uint64_t> namespaces);
   // End of the poll: drops owners of sockets that are gone. Returns whether
   // attribution worked (false: we may not read other processes' fds).

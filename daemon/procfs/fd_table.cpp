@@ -77,6 +77,11 @@ int64_t CountFds(int dir_fd, bool supported) {
   return static_cast<int64_t>(st.st_size);
 }
 
+bool IsProcfs(const char* proc_root) {
+  struct statfs fs {};
+  return ::statfs(proc_root, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+}
+
 bool ProcCountsFds(const char* proc_root) {
   struct statfs fs {};
   if (::statfs(proc_root, &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) return false;

@@ -46,6 +46,9 @@ bool ListFds(int dir_fd, std::vector<uint32_t>* fds);
 // where the kernel does not count them (before 6.2, not procfs).
 int64_t CountFds(int dir_fd, bool supported);
 
+// Whether `proc_root` is a procfs (not a recorded tree, as the golden test's).
+bool IsProcfs(const char* proc_root);
+
 // Whether `proc_root` is a procfs that counts fds in st_size.
 bool ProcCountsFds(const char* proc_root);
 

@@ -19,6 +19,10 @@ inline constexpr OwnerId kOwnerUnknown = 0xfffffffeU;
 struct OwnerInfo {
   int32_t pid = 0;
   std::string name;  // label value: valid UTF-8, grouped by config
+  // Open fds at this poll and the soft RLIMIT_NOFILE; -1 unknown (a kernel
+  // before 6.2, a failed read; the limit also when unlimited).
+  int64_t open_fds = -1;
+  int64_t max_fds = -1;
 };
 
 class OwnerDirectory {
@@ -33,6 +37,9 @@ class OwnerDirectory {
   virtual void Prefetch(uint32_t /*inode*/) const {}
   // Finds the owners of `inodes` (all Lookup misses); may scan /proc.
   virtual void Resolve(std::span<const uint32_t> inodes) = 0;
+  // After Resolve, before the tables ask Owner(): measures each owner's open
+  // fds (OwnerInfo::open_fds, max_fds).
+  virtual void MeasureOwners() {}
   // End of a poll: drop cache entries for sockets that are gone.
   virtual void EndPoll() = 0;
   virtual const OwnerInfo& Owner(OwnerId id) const = 0;

@@ -20,6 +20,7 @@
 #include "common/utf8.h"
 #include "netns/netns_discovery.h"
 #include "procfs/fd_table.h"
+#include "procfs/proc_limits.h"
 #include "procfs/proc_stat.h"
 
 namespace tcpstate {
@@ -74,7 +75,8 @@ ProcOwnerDirectory::ProcOwnerDirectory(std::filesystem::path proc_root,
       groups_(std::move(groups)),
       self_pid_(static_cast<int32_t>(::getpid())),
       has_read_capabilities_(HasCapabilitiesToReadFds()),
-      counts_fds_(ProcCountsFds(proc_root_.c_str())) {}
+      counts_fds_(ProcCountsFds(proc_root_.c_str())),
+      recorded_tree_(!IsProcfs(proc_root_.c_str())) {}
 
 std::string ProcOwnerDirectory::LabelFor(const std::string& comm) const {
   std::string clean = SanitizeLabelValue(comm);
@@ -770,6 +772,36 @@ bool ProcOwnerDirectory::InScannedNamespace(int32_t pid) const {
   return std::find(scan_netns_.begin(), scan_netns_.end(), inode) != scan_netns_.end();
 }
 
+void ProcOwnerDirectory::MeasureOwners() {
+  const bool counted = counts_fds_ || count_by_listing_;
+  if (!counted && !recorded_tree_) return;
+  for (auto& [id, owner] : owners_) {
+    if (Stopping()) return;
+    if (owner.counted_poll != poll_) {
+      const auto path = proc_root_ / std::to_string(owner.info.pid) / "fd";
+      UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      std::vector<uint32_t> listed;
+      if (!dir.valid()) {
+        owner.info.open_fds = -1;
+      } else if (counted) {
+        owner.info.open_fds = CountOpenFds(dir.get());
+      } else {
+        owner.info.open_fds =
+            ListFds(dir.get(), &listed) ? static_cast<int64_t>(listed.size()) : -1;
+      }
+      // Only a count EndPoll may use: on a recorded tree it lists itself.
+      if (counted) owner.counted_poll = poll_;
+    }
+    if (!owner.limit_read && owner.info.open_fds >= 0) {
+      // A record is made per (pid, start time): a new process behind a
+      // reused pid gets its limit read anew.
+      auto limit = ReadOpenFilesLimit(proc_root_, owner.info.pid);
+      owner.info.max_fds = limit.ok() ? limit->soft : -1;
+      owner.limit_read = true;
+    }
+  }
+}
+
 void ProcOwnerDirectory::EndPoll() {
   // Also shrinks the cache when most of it went away. Sockets are counted
   // per owner in a small flat map (in cache), not with a look-up of owners_
@@ -807,9 +839,12 @@ void ProcOwnerDirectory::EndPoll() {
     if (owner.synced_poll == poll_ || owner.fds.empty()) continue;
     bool changed = owner.sockets != owner.table_sockets;
     if (!changed && (counts_fds_ || count_by_listing_)) {
-      const auto path = proc_root_ / std::to_string(owner.info.pid) / "fd";
-      UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      const int64_t count = dir.valid() ? CountOpenFds(dir.get()) : -1;
+      int64_t count = owner.info.open_fds;  // MeasureOwners counted it this poll
+      if (owner.counted_poll != poll_) {
+        const auto path = proc_root_ / std::to_string(owner.info.pid) / "fd";
+        UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        count = dir.valid() ? CountOpenFds(dir.get()) : -1;
+      }
       changed = count >= 0 && static_cast<size_t>(count) != owner.fds.size();
     }
     if (changed) stale.push_back(id);

@@ -47,6 +47,13 @@ class ProcOwnerDirectory : public OwnerDirectory {
   std::optional<OwnerId> Lookup(uint32_t inode) override;
   void Prefetch(uint32_t inode) const override { inodes_.Prefetch(inode); }
   void Resolve(std::span<const uint32_t> inodes) override;
+  // One stat of /proc/<pid>/fd per owner (the count EndPoll compares with
+  // the fd table, taken here instead of there, so a warm poll pays nothing
+  // more); /proc/<pid>/limits only for an owner new to the cache (a pid and
+  // start time not seen before). Nothing where the kernel does not count
+  // fds in st_size (listing every table each poll would cost far more),
+  // except on a recorded tree (not procfs: the golden test), listed.
+  void MeasureOwners() override;
   void EndPoll() override;
   const OwnerInfo& Owner(OwnerId id) const override;
 
@@ -82,6 +89,8 @@ class ProcOwnerDirectory : public OwnerDirectory {
     uint32_t synced_poll = 0;
     uint32_t listed_poll = 0;    // last listing of /proc/<pid>/fd
     uint32_t table_sockets = 0;  // fds table shows holding a socket of the dump
+    uint32_t counted_poll = 0;   // info.open_fds is from this poll
+    bool limit_read = false;     // info.max_fds was read (once per process)
   };
   // 16 bytes a cached socket with its key (FlatHashMap slot).
   struct InodeEntry {
@@ -155,6 +164,8 @@ class ProcOwnerDirectory : public OwnerDirectory {
   bool has_read_capabilities_;
   bool counts_fds_;  // st_size of /proc/<pid>/fd is the fd count (Linux 6.2+)
   bool count_by_listing_ = false;
+  // A recorded tree (golden test), not procfs: MeasureOwners lists the fds.
+  bool recorded_tree_;
   // Sockets seen in the fd tables of two processes (fork, SCM_RIGHTS, value:
   // poll last seen): a process may give its copy up unnoticed.
   FlatHashMap<uint32_t, uint32_t> shared_;

@@ -5,7 +5,8 @@
 namespace tcpstate {
 
 std::string_view SourceName(Source source) {
-  static constexpr std::string_view kNames[] = {"netstat", "process", "sock_diag", "sysctl"};
+  static constexpr std::string_view kNames[] = {"netstat", "process", "snmp", "sock_diag",
+                                                "sysctl"};
   static_assert(std::size(kNames) == kSourceCount);
   return kNames[static_cast<size_t>(source)];
 }

@@ -19,13 +19,14 @@
 #include "netns/pod_identity_failure.h"
 #include "procfs/attribution_stats.h"
 #include "procfs/kernel_settings.h"
+#include "procfs/snmp_counters.h"
 #include "procfs/tcpext_counters.h"
 
 namespace tcpstate {
 
 // The data sources of a poll: tcpstate_source_up{source=SourceName(s)}.
 // Numbered in the order their series are published. Ends with kCount.
-enum class Source : uint8_t { kNetstat, kProcess, kSockDiag, kSysctl, kCount };
+enum class Source : uint8_t { kNetstat, kProcess, kSnmp, kSockDiag, kSysctl, kCount };
 inline constexpr size_t kSourceCount = static_cast<size_t>(Source::kCount);
 std::string_view SourceName(Source source);
 
@@ -41,6 +42,7 @@ struct TargetData {
   std::shared_ptr<const SocketTable> sockets;
   std::shared_ptr<const KernelSettings> kernel;
   std::shared_ptr<const std::vector<TcpExtCounter>> tcpext;
+  std::shared_ptr<const std::vector<SnmpTcpCounter>> snmp_tcp;
   // The latest poll could not read this namespace's socket table (failed or
   // past its deadline): `sockets` is from an earlier poll.
   bool stale = false;

@@ -67,6 +67,18 @@ local lib = import 'lib.libsonnet';
       lib.timeseries('CLOSE_WAIT per pod', "CLOSE_WAIT sockets per pod over time. A pod's line that only rises is a leak; a restart of the pod (a new pod_name) starts a new line.", 'short', [
         lib.target(q('sum by (%(cluster)s, pod_namespace, pod_name) (tcpstate_close_wait_sockets{%(selPod)s, process=~"$process", port=~"$port", pod_name!=""}) > 0'), '{{pod_namespace}}/{{pod_name}}'),
       ], [0, 64, 24, 8]),
+      // File descriptors of the socket owners: where a CLOSE_WAIT leak ends.
+      lib.timeseries('Open fds vs limit', 'Open file descriptors of the selected processes (tcpstate_process_open_fds) and their soft RLIMIT_NOFILE (dashed). At the limit every open(), accept() and socket() fails with "Too many open files"; a CLOSE_WAIT leak climbs toward it.', 'short', [
+        lib.target(q('max by (%(ji)s, netns, process) (tcpstate_process_open_fds{%(selPod)s, process=~"$process"})'), '{{process}} @ {{instance}} open fds'),
+        lib.target(q('max by (%(ji)s, netns, process) (tcpstate_process_max_fds{%(selPod)s, process=~"$process"})'), '{{process}} @ {{instance}} limit'),
+      ], [0, 72, 12, 8]) + { fieldConfig+: { overrides: [{ matcher: { id: 'byRegexp', options: '/limit$/' }, properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }, { id: 'custom.fillOpacity', value: 0 }] }] } },
+      lib.timeseries('Fd usage of the limit', 'Open fds as a share of the soft RLIMIT_NOFILE per process, the 15 highest (TcpstateFdUsageHigh fires above the dashed level; TcpstateFdExhaustionForecast when the 1h trend reaches 100% within 4h).', 'percentunit', [
+        lib.target(q('topk(15, max by (%(ji)s, netns, process) (instance_process:tcpstate_fd_usage:ratio{%(selPod)s, process=~"$process"}))'), '{{process}} @ {{instance}}'),
+      ], [12, 72, 12, 8]) + { fieldConfig+: { defaults+: {
+        min: 0,
+        custom+: { thresholdsStyle: { mode: 'dashed' } },
+        thresholds: lib.thresholds([['green', null], ['orange', c.fdUsage.threshold]]),
+      } } },
     ]),
   },
 }

@@ -74,6 +74,19 @@ local lib = import 'lib.libsonnet';
         custom+: { thresholdsStyle: { mode: 'dashed' } },
         thresholds: lib.thresholds([['green', null], ['orange', c.timeWaitBuckets.warning.threshold], ['red', c.timeWaitBuckets.critical.threshold]]),
       } } },
+      // Connection churn (/proc/net/snmp Tcp), the rate that produces TIME_WAIT.
+      lib.timeseries('New connections per second (churn)', 'Tcp counters of /proc/net/snmp as rates, per instance and network namespace: ActiveOpens = new outbound connections (each one this side closes first stays 60 s in TIME_WAIT: TIME_WAIT is about this rate x 60), PassiveOpens = connections accepted, AttemptFails = connects that failed, EstabResets = established connections reset.', 'cps', [
+        lib.target(q('sum by (%(ji)s) (rate(tcpstate_tcp_active_opens_total{%(selPod)s}[$__rate_interval]))'), '{{instance}} ActiveOpens (outbound)'),
+        lib.target(q('sum by (%(ji)s) (rate(tcpstate_tcp_passive_opens_total{%(selPod)s}[$__rate_interval]))'), '{{instance}} PassiveOpens (inbound)'),
+        lib.target(q('sum by (%(ji)s) (rate(tcpstate_tcp_attempt_fails_total{%(selPod)s}[$__rate_interval]))'), '{{instance}} AttemptFails'),
+        lib.target(q('sum by (%(ji)s) (rate(tcpstate_tcp_estab_resets_total{%(selPod)s}[$__rate_interval]))'), '{{instance}} EstabResets'),
+      ], [0, 62, 12, 8]),
+      lib.timeseries('New outbound connections per pod', "ActiveOpens per second of each pod's network namespace, the 15 largest: the pod whose clients open a connection per request (compare with TIME_WAIT per pod above). Retransmitted segments and RSTs sent show on the dashed lines.", 'cps', [
+        lib.target(q('topk(15, sum by (%(cluster)s, instance, pod_namespace, pod_name) (rate(tcpstate_tcp_active_opens_total{%(selPod)s, pod_name!=""}[$__rate_interval])))'), '{{pod_namespace}}/{{pod_name}} @ {{instance}}'),
+        lib.target(q('topk(15, sum by (%(cluster)s, instance, pod_namespace, pod_name) (rate(tcpstate_tcp_out_resets_total{%(selPod)s, pod_name!=""}[$__rate_interval])))'), '{{pod_namespace}}/{{pod_name}} @ {{instance}} OutRsts'),
+        lib.target(q('topk(15, sum by (%(cluster)s, instance, pod_namespace, pod_name) (rate(tcpstate_tcp_retrans_segments_total{%(selPod)s, pod_name!=""}[$__rate_interval])))'), '{{pod_namespace}}/{{pod_name}} @ {{instance}} RetransSegs'),
+        lib.target(q('topk(15, sum by (%(cluster)s, instance, pod_namespace, pod_name) (rate(tcpstate_tcp_in_errors_total{%(selPod)s, pod_name!=""}[$__rate_interval])))'), '{{pod_namespace}}/{{pod_name}} @ {{instance}} InErrs'),
+      ], [12, 62, 12, 8]) + { fieldConfig+: { overrides: [{ matcher: { id: 'byRegexp', options: '/(OutRsts|RetransSegs|InErrs)$/' }, properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }] }] } },
     ]),
   },
 }

@@ -36,6 +36,10 @@ It checks that:
      only after checking why at run time (INIT_NETNS_ONLY: net.ipv4.tcp_max_orphans is shown
      only in the initial network namespace; with namespaces.mode all the exporter reads that
      one too, so normally there is no gap);
+  2a. TcpstateFdUsageHigh fires for "fd-hog", a process of the pod holding 56 fds (one a
+     listening socket) of a soft RLIMIT_NOFILE of 64 (both checked in /proc first), with
+     "(limit 64)" in its description; TcpstateFdExhaustionForecast fires for the leaker, whose
+     fds climb with its CLOSE_WAIT sockets, and its description says that they grow too;
   3. after the leaker exits, the three alerts resolve and the webhook receives them with
      status "resolved" (and not before the leaker exits).
 
@@ -103,7 +107,29 @@ RENDER_CONFIG = "{ " + ", ".join([
     "exporterTargetsMissing+: { 'for': '5s' }", "exporterPollsFailing+: { 'for': '5s' }",
     "exporterSourceDown+: { 'for': '5s' }", "processAttributionUnavailable+: { 'for': '5s' }",
     "exporterConfigReloadFailed+: { 'for': '5s' }",
+    "fdUsage+: { 'for': '5s' }",
+    "fdExhaustionForecast+: { window: '20s', 'for': '5s', closeWaitWindow: '20s' }",
 ]) + " }"
+# A process of the pod holding FD_HOG_OPEN of a soft RLIMIT_NOFILE of FD_HOG_LIMIT fds (87.5%,
+# above TcpstateFdUsageHigh's 0.8), one of them a listening socket so that it owns sockets.
+FD_HOG_NAME = "fd-hog"
+FD_HOG_PORT = 23460
+FD_HOG_LIMIT = 64
+FD_HOG_OPEN = 56
+FD_HOG_CODE = r"""
+import ctypes, os, resource, socket, sys
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[3]), resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[2])))
+s.listen(8)
+held = []
+while len(os.listdir("/proc/self/fd")) - 1 < int(sys.argv[4]):  # listdir's own fd
+    held.append(open("/dev/null"))
+print("READY", len(os.listdir("/proc/self/fd")) - 1, flush=True)
+sys.stdin.read()
+"""
+FD_ALERTS = {"TcpstateFdUsageHigh": FD_HOG_NAME, "TcpstateFdExhaustionForecast": LEAK_NAME}
 CLOSE_WAIT_ALERTS = {
     "TcpstateCloseWaitGrowing": "warning",
     "TcpstateCloseWaitLingering": "warning",
@@ -498,6 +524,56 @@ def start_leaker(h, pod):
     return proc
 
 
+def start_fd_hog(h, pod):
+    proc = h.spawn("fd-hog", [sys.executable, "-c", FD_HOG_CODE, FD_HOG_NAME, str(FD_HOG_PORT),
+                              str(FD_HOG_LIMIT), str(FD_HOG_OPEN)], stdin=subprocess.PIPE, pod=pod)
+    path = os.path.join(h.tmp, "fd-hog.log")
+
+    def ready():
+        if proc.poll() is not None:
+            raise AssertionError(f"fd-hog exited with {proc.returncode}:\n{h.tail(path)}")
+        return os.path.exists(path) and "READY" in open(path, encoding="utf-8").read()
+
+    wait_for(ready, 20, "fd-hog READY", interval=0.2)
+    n_fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
+    with open(f"/proc/{proc.pid}/limits", encoding="utf-8") as f:
+        soft = int(next(line for line in f if line.startswith("Max open files")).split()[3])
+    assert (n_fds, soft) == (FD_HOG_OPEN, FD_HOG_LIMIT), (n_fds, soft)
+    log(f"fd-hog (pid {proc.pid}): {n_fds} fds open of a soft limit of {soft}")
+    return proc
+
+
+def wait_fd_alerts(h, pod):
+    """TcpstateFdUsageHigh for fd-hog and TcpstateFdExhaustionForecast for the leaker (its fds
+    climb with its CLOSE_WAIT sockets, so the description must say so) reach the webhook."""
+    def found():
+        h.check_alive()
+        got = {}
+        for ev in h.hook_events():
+            _, _, a_status, labels, annotations = ev
+            name = labels.get("alertname")
+            if a_status == "firing" and FD_ALERTS.get(name) == labels.get("process") and \
+                    labels.get("pod_name") == POD_NAME:
+                got.setdefault(name, (labels, annotations))
+        return got if len(got) == len(FD_ALERTS) else None
+
+    got = wait_for(found, 60, "the webhook to receive firing " + ", ".join(FD_ALERTS),
+                   interval=1.0, state=h.describe_state)
+    labels, annotations = got["TcpstateFdUsageHigh"]
+    assert labels.get("severity") == "warning" and labels.get("pod_uid") == pod.uid, labels
+    want = f"has {FD_HOG_OPEN / FD_HOG_LIMIT:.1%} of its soft RLIMIT_NOFILE in use " \
+           f"(limit {FD_HOG_LIMIT})"
+    assert want in annotations.get("description", ""), (want, annotations)
+    assert "CLOSE_WAIT" not in annotations["description"], annotations  # fd-hog has none
+    assert annotations.get("runbook_url", "").endswith("#tcpstatefdusagehigh"), annotations
+    labels, annotations = got["TcpstateFdExhaustionForecast"]
+    assert "Its CLOSE_WAIT sockets are growing too" in annotations.get("description", ""), \
+        annotations
+    for name, (labels, annotations) in sorted(got.items()):
+        log(f"webhook got {name} firing for {labels.get('process')}: "
+            f"{annotations.get('description')}")
+
+
 def wait_firing(h, leak_started, pod):
     def firing():
         h.check_alive()
@@ -746,7 +822,9 @@ def main():
                 start_stack(h, exporter, prom_cfg, am_cfg)
                 leaker = start_leaker(h, pod)
                 t_leak = time.monotonic()
+                start_fd_hog(h, pod)
                 wait_firing(h, time.time(), pod)
+                wait_fd_alerts(h, pod)
                 t_firing = time.monotonic() - t_leak
                 check_dashboards(h, sockpop, pod)
                 t_stop = time.monotonic()

@@ -7,6 +7,14 @@ The exporter's counts per state must equal `ss` for the same namespace, the
 CLOSE_WAIT sockets must be attributed to sockpop and the right port, and
 their age must grow between two polls.
 
+Then a process with a low soft RLIMIT_NOFILE holds sockets and files: the exporter's
+tcpstate_process_open_fds and tcpstate_process_max_fds for it must equal the count of
+/proc/<pid>/fd and the "Max open files" soft limit of /proc/<pid>/limits, for the same
+processes as tcpstate_process_sockets. And the namespace's Tcp counters (tcpstate_tcp_*_total)
+must equal its /proc/net/snmp (read with `ip netns exec`) before and after K connections
+and one refused connect, whose deltas must be exactly K+1 ActiveOpens, K PassiveOpens and
+1 AttemptFails.
+
 Usage: live_netns_test.py EXPORTER SOCKPOP
 """
 
@@ -102,6 +110,113 @@ def check_age_grows(ns, exporter, tmp):
     assert second is not None and second >= first + 1.5, (first, second)
 
 
+FD_HOLDER = "fd-holder"
+FD_HOLDER_PORT = BASE_PORT + 100
+FD_HOLDER_LIMIT = 50
+FD_HOLDER_CODE = r"""
+import ctypes, os, resource, socket, sys
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)
+resource.setrlimit(resource.RLIMIT_NOFILE,
+                   (int(sys.argv[3]), resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[2])))
+server.listen(16)
+held = []
+for _ in range(5):  # 5 connections to itself: 10 ESTABLISHED sockets
+    held.append(socket.create_connection(("127.0.0.1", int(sys.argv[2]))))
+    held.append(server.accept()[0])
+held += [open("/dev/null") for _ in range(13)]
+print("READY", flush=True)
+sys.stdin.read()
+"""
+# K connections over loopback (listener, connect, accept, close) and one connect to a closed
+# port (refused: an AttemptFails, and a RST sent).
+CHURN = 7
+CHURN_CODE = r"""
+import socket, sys
+k, port = int(sys.argv[1]), int(sys.argv[2])
+server = socket.socket()
+server.bind(("127.0.0.1", port))
+server.listen(k)
+conns = []
+for _ in range(k):
+    conns.append(socket.create_connection(("127.0.0.1", port)))
+    conns.append(server.accept()[0])
+for c in conns:
+    c.close()
+try:
+    socket.create_connection(("127.0.0.1", port + 1), timeout=5)
+    sys.exit("connect to a closed port succeeded")
+except ConnectionRefusedError:
+    pass
+"""
+SNMP_METRICS = {"ActiveOpens": "tcpstate_tcp_active_opens_total",
+                "PassiveOpens": "tcpstate_tcp_passive_opens_total",
+                "AttemptFails": "tcpstate_tcp_attempt_fails_total",
+                "EstabResets": "tcpstate_tcp_estab_resets_total",
+                "RetransSegs": "tcpstate_tcp_retrans_segments_total",
+                "InErrs": "tcpstate_tcp_in_errors_total",
+                "OutRsts": "tcpstate_tcp_out_resets_total"}
+
+
+def ns_snmp(ns):
+    """The namespace's Tcp: counters, from its own /proc/net/snmp."""
+    lines = [l.split() for l in ns.run(["cat", "/proc/net/snmp"], check=True).stdout.splitlines()
+             if l.startswith("Tcp:")]
+    return {k: int(v) for k, v in zip(lines[0][1:], lines[1][1:]) if k in SNMP_METRICS}
+
+
+def exporter_once(ns, exporter):
+    result = ns.run([exporter, "--once", "--log.level", "warn"])
+    assert result.returncode == 0, f"--once failed: {result.stderr}"
+    return parse_exposition(result.stdout)
+
+
+def check_fds(ns, exporter):
+    holder = ns.spawn([sys.executable, "-c", FD_HOLDER_CODE, FD_HOLDER, str(FD_HOLDER_PORT),
+                       str(FD_HOLDER_LIMIT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == b"READY", "fd holder did not get ready"
+    try:
+        fds = len(os.listdir(f"/proc/{holder.pid}/fd"))
+        with open(f"/proc/{holder.pid}/limits") as f:
+            soft = int(next(l for l in f if l.startswith("Max open files")).split()[3])
+        samples = exporter_once(ns, exporter)
+        assert len(os.listdir(f"/proc/{holder.pid}/fd")) == fds, "the holder's fds changed"
+        got_fds = value(samples, "tcpstate_process_open_fds", process=FD_HOLDER)
+        got_max = value(samples, "tcpstate_process_max_fds", process=FD_HOLDER)
+        print(f"  {FD_HOLDER}: exporter open_fds={got_fds} max_fds={got_max}; "
+              f"/proc: {fds} fds, soft limit {soft}")
+        assert soft == FD_HOLDER_LIMIT, soft  # or the test proves nothing
+        assert (got_fds, got_max) == (fds, soft), ((got_fds, got_max), (fds, soft))
+        owners = {l["process"] for n, l, _ in samples if n == "tcpstate_process_sockets"} \
+            - {"(none)", "(unknown)"}
+        with_fds = {l["process"] for n, l, _ in samples if n == "tcpstate_process_open_fds"}
+        assert with_fds == owners and FD_HOLDER in owners, (with_fds, owners)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+
+
+def check_churn(ns, exporter):
+    before = ns_snmp(ns)
+    samples = exporter_once(ns, exporter)
+    after = ns_snmp(ns)
+    assert before == after, f"the namespace is not idle: {before} -> {after}"
+    got = {k: value(samples, m) for k, m in SNMP_METRICS.items()}
+    assert got == before, f"exporter {got} != /proc/net/snmp {before}"
+    assert value(samples, "tcpstate_source_up", source="snmp") == 1
+    ns.run([sys.executable, "-c", CHURN_CODE, str(CHURN), str(BASE_PORT + 200)], check=True)
+    samples = exporter_once(ns, exporter)
+    now = ns_snmp(ns)
+    got_now = {k: value(samples, m) for k, m in SNMP_METRICS.items()}
+    delta = {k: got_now[k] - got[k] for k in got}
+    print(f"  Tcp counter deltas after {CHURN} connections and 1 refused: {delta}")
+    assert got_now == now, f"exporter {got_now} != /proc/net/snmp {now}"
+    assert (delta["ActiveOpens"], delta["PassiveOpens"], delta["AttemptFails"]) == \
+        (CHURN + 1, CHURN, 1), delta
+    assert delta["OutRsts"] >= 1, delta  # the RST answering the refused SYN
+
+
 def main():
     require_root()
     exporter, sockpop = sys.argv[1], sys.argv[2]
@@ -110,6 +225,8 @@ def main():
         print(f"population ready: {expected}")
         samples = check_counts_against_ss(ns, exporter, expected)
         check_attribution(samples, expected)
+        check_fds(ns, exporter)
+        check_churn(ns, exporter)
         check_age_grows(ns, exporter, tmp)
     print("live end-to-end test passed")
 

@@ -395,11 +395,19 @@ class Pod:
         return counts
 
     def netstat(self):
-        """TcpExt counters of the pod's namespace, read from inside it."""
+        """TcpExt counters of the pod's namespace, read from inside it, and its Tcp counters
+        of /proc/net/snmp under keys "Tcp:<name>"."""
         text = self.run(["cat", "/proc/net/netstat"], check=True).stdout.splitlines()
+        snmp = self.run(["cat", "/proc/net/snmp"], check=True).stdout.splitlines()
+        tcp = {}
+        for header, values in zip(snmp, snmp[1:]):
+            if header.startswith("Tcp:") and values.startswith("Tcp:"):
+                tcp = {"Tcp:" + k: int(v) for k, v in zip(header.split()[1:], values.split()[1:])}
+                break
+        assert tcp, "no Tcp in /proc/net/snmp"
         for header, values in zip(text, text[1:]):
             if header.startswith("TcpExt:") and values.startswith("TcpExt:"):
-                return dict(zip(header.split()[1:], (int(v) for v in values.split()[1:])))
+                return dict(zip(header.split()[1:], (int(v) for v in values.split()[1:])), **tcp)
         raise AssertionError("no TcpExt in /proc/net/netstat")
 
     def sysctl(self, name):

@@ -76,6 +76,9 @@ TCPEXT = {"tw": "TW", "tw_recycled": "TWRecycled", "tw_killed": "TWKilled",
           "time_wait_overflow": "TCPTimeWaitOverflow", "listen_overflows": "ListenOverflows",
           "listen_drops": "ListenDrops", "abort_on_close": "TCPAbortOnClose",
           "abort_on_timeout": "TCPAbortOnTimeout"}
+SNMP_TCP = {"active_opens": "ActiveOpens", "passive_opens": "PassiveOpens",
+            "attempt_fails": "AttemptFails", "estab_resets": "EstabResets",
+            "retrans_segments": "RetransSegs", "in_errors": "InErrs", "out_resets": "OutRsts"}
 
 
 def known_bug(text):
@@ -203,6 +206,12 @@ def check_attribution(samples, pod, label, expect_process):
     owners = {l["process"] for l, v in select(samples, "tcpstate_process_sockets", netns=label)
               if v > 0}
     assert owners <= {expect_process, "(none)"}, f"pod {pod.key}: owners {owners}"
+    # Open fds for the same processes (none for (none) and (unknown)), in the pod's labels.
+    fds = {l["process"]: v for l, v in select(samples, "tcpstate_process_open_fds", netns=label)}
+    limits = {l["process"]: v for l, v in select(samples, "tcpstate_process_max_fds", netns=label)}
+    assert set(fds) == set(limits) == owners - {"(none)", "(unknown)"}, (fds, limits, owners)
+    for process, n in fds.items():
+        assert 0 < n <= limits[process], (process, n, limits[process])
     log(f"  pod {pod.key}: CLOSE_WAIT {expect_process}/outbound/{port} = "
         f"{pod.expected['close_wait']}, process_sockets owners {sorted(owners)}")
 
@@ -220,8 +229,15 @@ def check_kernel(samples, pod, label, snapshot):
         got = value(samples, f"tcpstate_tcpext_{metric}_total", netns=label)
         assert got == netstat[key], \
             f"pod {pod.key}: tcpstate_tcpext_{metric}_total = {got}, namespace's {key} = {netstat[key]}"
-    log(f"  pod {pod.key}: sysctls (port range {low}-{high}, tcp_tw_reuse {reuse}) and "
-        f"{len(TCPEXT)} TcpExt counters are the namespace's own")
+    for metric, key in SNMP_TCP.items():
+        got = value(samples, f"tcpstate_tcp_{metric}_total", netns=label)
+        assert got == netstat["Tcp:" + key], \
+            f"pod {pod.key}: tcpstate_tcp_{metric}_total = {got}, namespace's {key} = " \
+            f"{netstat['Tcp:' + key]}"
+    assert netstat["Tcp:ActiveOpens"] > 0, netstat  # sockpop connected: not a zero match
+    log(f"  pod {pod.key}: sysctls (port range {low}-{high}, tcp_tw_reuse {reuse}), "
+        f"{len(TCPEXT)} TcpExt and {len(SNMP_TCP)} Tcp counters (ActiveOpens "
+        f"{netstat['Tcp:ActiveOpens']}) are the namespace's own")
 
 
 # --------------------------------------------------------------------------------------------

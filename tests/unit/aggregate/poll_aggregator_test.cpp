@@ -3,11 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <map>
-
-#include "common/tcp_state.h"
 #include <random>
 #include <span>
 #include <vector>
+
+#include "common/tcp_state.h"
 
 namespace tcpstate {
 namespace {
@@ -179,6 +179,42 @@ TEST_F(PollAggregatorTest, PidLabelSplitsSameName) {
   ASSERT_EQ(t.processes.size(), 2u);
   EXPECT_EQ(t.processes[0].pid, "100");
   EXPECT_EQ(t.processes[1].pid, "400");
+}
+
+// tcpstate_process_open_fds: one series per tcpstate_process_sockets label
+// set (same caps); processes sharing one show the one nearest its limit.
+TEST_F(PollAggregatorTest, OpenFdsPerProcessLabelNearestItsLimit) {
+  config.processes.max_distinct = 2;
+  owners.owners[1] = {100, "nginx", 50, 1000};  // 5%
+  owners.owners[4] = {400, "nginx", 90, 100};   // 90%: the one shown
+  owners.owners[2] = {200, "java", 700, -1};    // limit unknown
+  owners.owners[3] = {300, "curl", 10, 20};     // folded into (other)
+  owners.owners[5] = {500, "gone", -1, -1};     // not counted: no series
+  owners.cache = {{1, 1}, {2, 4}, {3, 2}, {4, 2}, {5, 2}, {6, 3}, {7, 5}};
+  auto t = Run({Socket(kEstablished, 40000, 443, 1), Socket(kEstablished, 40001, 443, 2),
+                Socket(kEstablished, 40002, 443, 3), Socket(kEstablished, 40003, 443, 4),
+                Socket(kEstablished, 40004, 443, 5), Socket(kEstablished, 40005, 443, 6),
+                Socket(kEstablished, 40006, 443, 7), Socket(kTimeWait, 40007, 443, 0)});
+  std::map<std::string, std::pair<int64_t, int64_t>> fds;
+  for (const auto& f : t.process_fds) fds[f.process] = {f.open_fds, f.max_fds};
+  std::map<std::string, uint64_t> process_labels;
+  for (const auto& p : t.processes) process_labels[p.process] += p.sockets;
+  EXPECT_EQ(fds, (std::map<std::string, std::pair<int64_t, int64_t>>{
+                     {"nginx", {90, 100}}, {"java", {700, -1}}, {"(other)", {10, 20}}}));
+  // The same processes as tcpstate_process_sockets, less (none) and the
+  // uncounted one, folded alike.
+  for (const auto& [name, pair] : fds) EXPECT_TRUE(process_labels.contains(name)) << name;
+  EXPECT_TRUE(process_labels.contains("(none)"));
+  EXPECT_FALSE(fds.contains("(none)"));
+
+  config.processes.pid_label = true;
+  config.processes.max_distinct = 10;
+  t = Run({Socket(kEstablished, 40000, 443, 1), Socket(kEstablished, 40001, 443, 2)});
+  ASSERT_EQ(t.process_fds.size(), 2u);
+  EXPECT_EQ(t.process_fds[0].pid, "100");
+  EXPECT_EQ(t.process_fds[0].open_fds, 50);
+  EXPECT_EQ(t.process_fds[1].pid, "400");
+  EXPECT_EQ(t.process_fds[1].open_fds, 90);
 }
 
 TEST_F(PollAggregatorTest, CloseWaitByProcessAndPortWithAges) {

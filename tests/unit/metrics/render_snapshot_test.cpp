@@ -105,6 +105,40 @@ TEST(RenderSnapshot, KernelValuesAreNamedInMetrics) {
   EXPECT_EQ(Find(families, "tcpstate_kernel_somaxconn"), nullptr);  // not read: no series
 }
 
+// Open fds and limits per process (the limit only when known) and the snmp Tcp
+// counters, all with the target's labels.
+TEST(RenderSnapshot, ProcessFdsAndSnmpCountersPerTarget) {
+  Snapshot snapshot = OneTarget();
+  auto table = std::make_shared<SocketTable>(*snapshot.targets[0].sockets);
+  table->processes_enabled = true;
+  table->pid_label = true;
+  table->process_fds = {{"billing", "42", 900, 1024}, {"nolimit", "43", 7, -1}};
+  snapshot.targets[0].sockets = table;
+  snapshot.targets[0].snmp_tcp = std::make_shared<const std::vector<SnmpTcpCounter>>(
+      std::vector<SnmpTcpCounter>{{SnmpTcpField::kActiveOpens, 2331}, {SnmpTcpField::kOutRsts, 9}});
+  const auto families = RenderSnapshot(snapshot);
+  const auto open = Series(families, "tcpstate_process_open_fds");
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[0].first, (Labels{{"netns", "4026532000"},
+                                   {"pod_uid", "u-1"},
+                                   {"pod_name", "billing-0"},
+                                   {"process", "billing"},
+                                   {"pid", "42"}}));
+  EXPECT_EQ(open[0].second, 900);
+  EXPECT_EQ(open[1].second, 7);
+  const auto max = Series(families, "tcpstate_process_max_fds");
+  ASSERT_EQ(max.size(), 1u);
+  EXPECT_EQ(max[0].first.at("process"), "billing");
+  EXPECT_EQ(max[0].second, 1024);
+  const auto active = Series(families, "tcpstate_tcp_active_opens_total");
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].first.at("netns"), "4026532000");
+  EXPECT_EQ(active[0].second, 2331);
+  EXPECT_EQ(Find(families, "tcpstate_tcp_active_opens_total")->type, MetricType::Counter);
+  EXPECT_EQ(Series(families, "tcpstate_tcp_out_resets_total")[0].second, 9);
+  EXPECT_EQ(Find(families, "tcpstate_tcp_in_errors_total"), nullptr);  // not read: no series
+}
+
 TEST(RenderSnapshot, SourcesAndNetlinkErrorsComeFromTheirEnums) {
   Snapshot snapshot;
   snapshot.self.sources[static_cast<size_t>(Source::kSockDiag)] = SourceStatus{false, 0.25};

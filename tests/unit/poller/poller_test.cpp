@@ -66,6 +66,7 @@ class PollerTest : public ::testing::Test {
     for (int i = 0; i < 3; ++i) proc.AddSocketFd(321, 10 + i, 9000 + i);
     proc.Write("sys/net/ipv4/tcp_max_tw_buckets", "4096\n");
     proc.Write("net/netstat", "TcpExt: TW TCPTimeWaitOverflow\nTcpExt: 5 1\n");
+    proc.Write("net/snmp", "Tcp: MaxConn ActiveOpens OutRsts\nTcp: -1 40 3\n");
     config.proc_root = proc.root();
   }
   testing::FakeProc proc;
@@ -121,12 +122,18 @@ TEST_F(PollerTest, BrokenProcSourcesKeepTheirLastValues) {
   auto factory = std::make_unique<ScriptedFactory>(CloseWaitTable(1));
   Poller poller(config, std::move(factory), out);
   ASSERT_TRUE(poller.PollOnce());
+  EXPECT_EQ(Value(out, "tcpstate_source_up", {{"source", "snmp"}}), 1);
+  EXPECT_EQ(Value(out, "tcpstate_tcp_active_opens_total"), 40);
   proc.Write("net/netstat", "garbage\n");
+  proc.Write("net/snmp", "Tcp: ActiveOpens\nTcp: -1\n");
   std::filesystem::remove(proc.root() / "sys/net/ipv4/tcp_max_tw_buckets");
   ASSERT_TRUE(poller.PollOnce());
   EXPECT_EQ(Value(out, "tcpstate_source_up", {{"source", "netstat"}}), 0);
   EXPECT_EQ(Value(out, "tcpstate_source_up", {{"source", "sysctl"}}), 0);
+  EXPECT_EQ(Value(out, "tcpstate_source_up", {{"source", "snmp"}}), 0);
   EXPECT_EQ(Value(out, "tcpstate_tcpext_time_wait_overflow_total"), 1);
+  EXPECT_EQ(Value(out, "tcpstate_tcp_active_opens_total"), 40);
+  EXPECT_EQ(Value(out, "tcpstate_tcp_out_resets_total"), 3);
   EXPECT_EQ(Value(out, "tcpstate_kernel_tcp_max_tw_buckets"), 4096);
 }
 

@@ -478,5 +478,56 @@ TEST_F(ProcOwnerDirectoryTest, WrappedOwnerIdsSkipOnesInUse) {
   EXPECT_EQ(Poll(dir, {5001, 5002, 5003}), names);
 }
 
+// Open fds and RLIMIT_NOFILE per owner: counted every poll, the limit read
+// once per process (pid and start time).
+TEST_F(ProcOwnerDirectoryTest, MeasuresOpenFdsEveryPollAndTheLimitOncePerProcess) {
+  const std::string limits =
+      "Limit                     Soft Limit           Hard Limit           Units     \n"
+      "Max open files            1024                 4096                 files     \n";
+  proc.AddProcess(100, "nginx", 1000);
+  proc.AddSocketFd(100, 3, 5001);
+  proc.AddOtherFd(100, 4, "/dev/null");
+  proc.AddOtherFd(100, 5, "/dev/null");
+  proc.Write("100/limits", limits);
+  proc.AddProcess(200, "java", 2000);  // no limits file: limit unknown
+  proc.AddSocketFd(200, 3, 5002);
+  ProcOwnerDirectory dir(proc.root(), {});
+  dir.CountFdsByListingForTesting();
+  auto poll = [&](const std::vector<uint32_t>& inodes) {
+    dir.BeginPoll();
+    std::vector<uint32_t> misses;
+    for (uint32_t inode : inodes) {
+      if (!dir.Lookup(inode)) misses.push_back(inode);
+    }
+    if (!misses.empty()) dir.Resolve(misses);
+    dir.MeasureOwners();
+    std::vector<OwnerInfo> infos;
+    for (uint32_t inode : inodes) infos.push_back(dir.Owner(dir.Lookup(inode).value()));
+    dir.EndPoll();
+    return infos;
+  };
+  auto infos = poll({5001, 5002});
+  EXPECT_EQ(infos[0].open_fds, 3);
+  EXPECT_EQ(infos[0].max_fds, 1024);
+  EXPECT_EQ(infos[1].open_fds, 1);
+  EXPECT_EQ(infos[1].max_fds, -1);
+
+  // More fds: counted at once. A new limit of the same process: not read.
+  proc.AddOtherFd(100, 6, "/dev/null");
+  proc.Write("100/limits", "Max open files 64 64 files\n");
+  infos = poll({5001, 5002});
+  EXPECT_EQ(infos[0].open_fds, 4);
+  EXPECT_EQ(infos[0].max_fds, 1024);
+
+  // Another process behind pid 100 (start time changed): its own limit.
+  proc.RemoveProcess(100);
+  proc.AddProcess(100, "nginx", 1500);
+  proc.AddSocketFd(100, 3, 5001);
+  proc.Write("100/limits", "Max open files 64 64 files\n");
+  infos = poll({5001, 5002});
+  EXPECT_EQ(infos[0].open_fds, 1);
+  EXPECT_EQ(infos[0].max_fds, 64);
+}
+
 }  // namespace
 }  // namespace tcpstate

@@ -13,6 +13,7 @@ TEST(SourceName, EverySourceHasItsPublishedLabelValue) {
   // The golden file and dashboards use these values: they never change.
   EXPECT_EQ(SourceName(Source::kNetstat), "netstat");
   EXPECT_EQ(SourceName(Source::kProcess), "process");
+  EXPECT_EQ(SourceName(Source::kSnmp), "snmp");
   EXPECT_EQ(SourceName(Source::kSockDiag), "sock_diag");
   EXPECT_EQ(SourceName(Source::kSysctl), "sysctl");
 }
