@@ -19,13 +19,17 @@ uint64_t PortCountKey(uint8_t state, Direction direction, PortKey port) {
   return uint64_t{state} << 20 | uint64_t{static_cast<uint8_t>(direction)} << 18 | port;
 }
 uint64_t ProcessKey(OwnerId owner, uint8_t state) { return uint64_t{owner} << 8 | state; }
-uint64_t CloseWaitKey(OwnerId owner, Direction direction, PortKey port) {
-  return uint64_t{owner} << 24 | uint64_t{static_cast<uint8_t>(direction)} << 20 | port;
+// The cause (2 bits) shares the key with the group: no extra look-up per socket.
+uint64_t CloseWaitKey(OwnerId owner, CloseWaitCause cause, Direction direction, PortKey port) {
+  return uint64_t{owner} << 24 | uint64_t{static_cast<uint8_t>(cause)} << 21 |
+         uint64_t{static_cast<uint8_t>(direction)} << 20 | port;
 }
 static_assert(kPortOther < (1U << 20), "a PortKey fits in 20 bits");
-uint32_t PendingKey(uint8_t state, Direction direction, PortKey port) {
-  return uint32_t{state} << 24 | uint32_t{static_cast<uint8_t>(direction)} << 20 | port;
+uint32_t PendingKey(uint8_t state, CloseWaitCause cause, Direction direction, PortKey port) {
+  return uint32_t{state} << 24 | uint32_t{static_cast<uint8_t>(cause)} << 21 |
+         uint32_t{static_cast<uint8_t>(direction)} << 20 | port;
 }
+static_assert(kCloseWaitCauseCount <= 4, "a cause fits in 2 bits");
 
 // FNV-1a over the destination tuple: 64 bits make collisions negligible at
 // the map sizes we cap at, and the map stays 16 bytes an entry.
@@ -141,6 +145,7 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
   if (!is_close_wait && !(attributed && owners_ != nullptr)) return;
 
   const int64_t first_seen = is_close_wait ? tracker_.Observe(record.cookie, now_ms_) : 0;
+  const CloseWaitCause cause = ClassifyCloseWait(record.inode, record.rqueue);
   OwnerId owner = kOwnerUnknown;
   if (owners_ == nullptr) {
     owner = kOwnerUnknown;
@@ -149,20 +154,20 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
   } else if (cached) {
     owner = *cached;
   } else {
-    pending_.push_back({record.inode, PendingKey(record.state, direction, port)});
+    pending_.push_back({record.inode, PendingKey(record.state, cause, direction, port)});
     if (is_close_wait) pending_first_seen_ms_.push_back(first_seen);
     return;
   }
-  AddOwned(owner, record.state, direction, port, first_seen);
+  AddOwned(owner, record.state, cause, direction, port, first_seen);
 }
 
-void PollAggregator::AddOwned(OwnerId owner, uint8_t state, Direction direction, PortKey port,
-                              int64_t first_seen_ms) {
+void PollAggregator::AddOwned(OwnerId owner, uint8_t state, CloseWaitCause cause,
+                              Direction direction, PortKey port, int64_t first_seen_ms) {
   const bool attributed =
       owners_ != nullptr && state < 32 && (config_.processes.states & StateBit(state));
   if (attributed) ++*process_counts_.TryEmplace(ProcessKey(owner, state), 0).first;
   if (state != kCloseWait) return;
-  auto& group = close_wait_[CloseWaitKey(owner, direction, port)];
+  auto& group = close_wait_[CloseWaitKey(owner, cause, direction, port)];
   if (group.sockets == 0) {
     group.oldest_first_seen_ms = first_seen_ms;
     group.aged.assign(config_.close_wait.age_thresholds.size(), 0);
@@ -199,8 +204,8 @@ SocketTable PollAggregator::Finish() {
       const OwnerId owner = owners_->Lookup(p.inode).value_or(kOwnerUnknown);
       const auto state = static_cast<uint8_t>(p.key >> 24);
       const int64_t first_seen = state == kCloseWait ? pending_first_seen_ms_[close_wait++] : 0;
-      AddOwned(owner, state, static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff,
-               first_seen);
+      AddOwned(owner, state, static_cast<CloseWaitCause>((p.key >> 21) & 3),
+               static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff, first_seen);
     }
   }
   pending_.clear();
@@ -275,11 +280,14 @@ SocketTable PollAggregator::Finish() {
     table.processes.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
   }
 
-  std::map<std::tuple<std::string, std::string, Direction, std::string>, CloseWaitGroup> close_wait;
+  std::map<std::tuple<std::string, std::string, Direction, std::string, CloseWaitCause>,
+           CloseWaitGroup>
+      close_wait;
   for (const auto& [key, group] : close_wait_) {
     auto [name, pid] = process_label(static_cast<OwnerId>(key >> 24));
     auto& merged = close_wait[{name, pid, static_cast<Direction>((key >> 20) & 1),
-                               port_label(static_cast<PortKey>(key & 0xfffff))}];
+                               port_label(static_cast<PortKey>(key & 0xfffff)),
+                               static_cast<CloseWaitCause>((key >> 21) & 3)}];
     if (merged.sockets == 0) {
       merged = group;
       continue;
@@ -289,9 +297,10 @@ SocketTable PollAggregator::Finish() {
     for (size_t i = 0; i < merged.aged.size(); ++i) merged.aged[i] += group.aged[i];
   }
   for (const auto& [k, group] : close_wait) {
-    table.close_wait.push_back(
-        {std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), group.sockets,
-         static_cast<double>(now_ms_ - group.oldest_first_seen_ms) / 1000.0, group.aged});
+    table.close_wait.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k),
+                                std::get<4>(k), group.sockets,
+                                static_cast<double>(now_ms_ - group.oldest_first_seen_ms) / 1000.0,
+                                group.aged});
   }
 
   std::map<std::string, Listener> listeners;

@@ -20,6 +20,7 @@
 #include "aggregate/close_wait_tracker.h"
 #include "aggregate/port_classifier.h"
 #include "aggregate/socket_table.h"
+#include "common/close_wait_cause.h"
 #include "common/flat_hash_map.h"
 #include "config/config.h"
 #include "netlink/tcp_table_reader.h"
@@ -49,7 +50,7 @@ class PollAggregator : public TableSink {
 
  private:
   // A socket waiting for Resolve(), 8 bytes (a cold poll holds one per
-  // owned socket): the inode and PendingKey(state, direction, port). The
+  // owned socket): the inode and PendingKey(state, cause, direction, port). The
   // first-seen times of CLOSE_WAIT ones are in pending_first_seen_ms_, in the
   // same order.
   struct Pending {
@@ -72,8 +73,8 @@ class PollAggregator : public TableSink {
 
   bool LooksUpOwner(const SocketRecord& record) const;
   void Count(const SocketRecord& record, std::optional<OwnerId> cached);
-  void AddOwned(OwnerId owner, uint8_t state, Direction direction, PortKey port,
-                int64_t first_seen_ms);
+  void AddOwned(OwnerId owner, uint8_t state, CloseWaitCause cause, Direction direction,
+                PortKey port, int64_t first_seen_ms);
   void TrackDestination(const SocketRecord& record, PortKey port);
 
   const Config& config_;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aggregate/port_classifier.h"
+#include "common/close_wait_cause.h"
 
 namespace tcpstate {
 
@@ -31,6 +32,7 @@ struct CloseWaitSeries {
   std::string pid;
   Direction direction;
   std::string port;
+  CloseWaitCause cause;
   uint64_t sockets;
   double oldest_age_seconds;
   std::vector<uint64_t> aged_sockets;  // one per configured age threshold

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "common/close_wait_cause.h"
 #include "common/tcp_state.h"
 #include "metrics/build_info.h"
 #include "metrics/kernel_metrics.h"
@@ -122,11 +123,13 @@ void RenderSockets(const SocketTable& t, Families& f) {
     AppendProcessLabels(labels, c.process, c.pid, t.pid_label);
     labels.push_back({"direction", DirectionLabel(c.direction)});
     labels.push_back({"port", c.port});
+    labels.push_back({"cause", std::string(CloseWaitCauseName(c.cause))});
     return labels;
   };
   f.Start("tcpstate_close_wait_sockets",
-          "CLOSE_WAIT sockets by owning process and port: the peer closed and "
-          "the process has not called close().",
+          "CLOSE_WAIT sockets by owning process, port and cause: the peer closed and the "
+          "socket was never accepted (not_accepted), its EOF not read (not_reading) or it "
+          "was read and never closed (not_closed).",
           MetricType::Gauge);
   for (const auto& c : t.close_wait) {
     f.Add(close_wait_labels(c), static_cast<double>(c.sockets));

@@ -7,9 +7,15 @@ The exporter's counts per state must equal `ss` for the same namespace, the
 CLOSE_WAIT sockets must be attributed to sockpop and the right port, and
 their age must grow between two polls.
 
+In a second namespace, close_wait_causes.py builds each CLOSE_WAIT cause (never
+accepted, not reading, read but never closed): the exporter's `cause` counts
+must equal the cause `ss -tanp` shows (no owner / Recv-Q > 0 / Recv-Q 0) and the
+numbers the holder built.
+
 Usage: live_netns_test.py EXPORTER SOCKPOP
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +27,8 @@ from netns_util import (Netns, parse_exposition, require_root, scrape,  # noqa: 
                         ss_state_counts, value, wait_for)
 
 BASE_PORT = 21000
+CAUSE_PORT = 21200
+HERE = os.path.dirname(os.path.abspath(__file__))
 POPULATION = {"listen": 2, "established": 5, "close-wait": 7, "time-wait": 9}
 
 
@@ -102,6 +110,58 @@ def check_age_grows(ns, exporter, tmp):
     assert second is not None and second >= first + 1.5, (first, second)
 
 
+def ss_close_wait(ns):
+    """[(local port, Recv-Q, cause)] of the namespace's CLOSE_WAIT sockets, the cause read
+    from `ss -tanp` the way the exporter defines it (docs/metrics.md)."""
+    rows = []
+    for line in ns.run(["ss", "-tanpH"], check=True).stdout.splitlines():
+        fields = line.split()
+        if fields[0] != "CLOSE-WAIT":
+            continue
+        recv_q, port = int(fields[1]), int(fields[3].rsplit(":", 1)[1])
+        cause = ("not_accepted" if "users:" not in line
+                 else "not_closed" if recv_q == 0 else "not_reading")
+        rows.append((port, recv_q, cause))
+    return rows
+
+
+def check_close_wait_causes(exporter):
+    with Netns("tcpstate-cause") as ns:
+        holder = ns.spawn([sys.executable, os.path.join(HERE, "close_wait_causes.py"),
+                           "--port", str(CAUSE_PORT)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = holder.stdout.readline()
+        assert line.startswith("READY "), f"holder: {line!r}"
+        built = json.loads(line.split(" ", 1)[1])
+        result = ns.run([exporter, "--once", "--log.level", "warn"])
+        assert result.returncode == 0, f"--once failed: {result.stderr}"
+        samples = parse_exposition(result.stdout)
+        rows = ss_close_wait(ns)
+        print(f"  ss CLOSE_WAIT (port, Recv-Q, cause): {sorted(rows)}")
+        # What the kernel shows, measured: the FIN counts 1 in Recv-Q until it is read.
+        recv_q = {c: sorted(q for _, q, cc in rows if cc == c) for c in
+                  ("not_accepted", "not_reading", "not_closed")}
+        assert recv_q["not_reading"] == [built["bytes"] + 1] * built["not_reading"], recv_q
+        assert recv_q["not_closed"] == [0] * built["not_closed"], recv_q
+        assert len(recv_q["not_accepted"]) == built["not_accepted"], recv_q
+        assert all(q >= 1 for q in recv_q["not_accepted"]), recv_q
+        want = {("(none)", CAUSE_PORT, "not_accepted"): built["not_accepted"],
+                ("cw-causes", CAUSE_PORT + 1, "not_reading"): built["not_reading"],
+                ("cw-causes", CAUSE_PORT + 1, "not_closed"): built["not_closed"]}
+        got = {(l["process"], int(l["port"]), l["cause"]): v for n, l, v in samples
+               if n == "tcpstate_close_wait_sockets"}
+        from_ss = {}
+        for port, _, cause in rows:
+            key = ("(none)" if cause == "not_accepted" else "cw-causes", port, cause)
+            from_ss[key] = from_ss.get(key, 0) + 1
+        print(f"  exporter CLOSE_WAIT by cause: {got}")
+        assert got == from_ss == want, (got, from_ss, want)
+        for n, l, v in samples:
+            if n == "tcpstate_close_wait_sockets":
+                assert l["direction"] == "inbound", l
+        holder.stdin.close()
+
+
 def main():
     require_root()
     exporter, sockpop = sys.argv[1], sys.argv[2]
@@ -111,6 +171,7 @@ def main():
         samples = check_counts_against_ss(ns, exporter, expected)
         check_attribution(samples, expected)
         check_age_grows(ns, exporter, tmp)
+    check_close_wait_causes(exporter)
     print("live end-to-end test passed")
 
 

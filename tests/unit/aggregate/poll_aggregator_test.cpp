@@ -3,11 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <map>
-
-#include "common/tcp_state.h"
 #include <random>
 #include <span>
 #include <vector>
+
+#include "common/tcp_state.h"
 
 namespace tcpstate {
 namespace {
@@ -202,6 +202,30 @@ TEST_F(PollAggregatorTest, CloseWaitByProcessAndPortWithAges) {
   // Poll 3: the old socket left CLOSE_WAIT; the age restarts from the new one.
   auto t3 = Run({Socket(kCloseWait, 40001, 443, 2, 0xB)}, 100'000);
   EXPECT_DOUBLE_EQ(t3.close_wait[0].oldest_age_seconds, 10);
+}
+
+// The three causes, measured with `ss` on the real kernel (live_netns_test.py):
+// no inode = never accepted; Recv-Q 0 = EOF read, never closed; Recv-Q >= 1
+// (unread data + the FIN) = not reading. Owners resolved after the dump
+// (pending) keep their cause too.
+TEST_F(PollAggregatorTest, CloseWaitSplitByCause) {
+  owners.cache = {{1, 3}, {2, 3}};
+  owners.discoverable = {{5, 3}};
+  auto record = [](uint32_t inode, uint32_t rqueue, uint64_t cookie) {
+    SocketRecord r = Socket(kCloseWait, static_cast<uint16_t>(40000 + cookie), 443, inode, cookie);
+    r.rqueue = rqueue;
+    return r;
+  };
+  auto t =
+      Run({record(1, 0, 1), record(2, 6, 2), record(5, 1, 3), record(0, 1, 4), record(0, 4, 5)});
+  std::map<std::pair<std::string, std::string>, uint64_t> got;
+  for (const auto& c : t.close_wait) {
+    got[{c.process, std::string(CloseWaitCauseName(c.cause))}] += c.sockets;
+  }
+  const std::map<std::pair<std::string, std::string>, uint64_t> want = {
+      {{"curl", "not_closed"}, 1}, {{"curl", "not_reading"}, 2}, {{"(none)", "not_accepted"}, 2}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(t.close_wait.size(), 3u);
 }
 
 TEST_F(PollAggregatorTest, FailedAttemptDoesNotAgeSockets) {

@@ -50,7 +50,8 @@ Snapshot OneTarget() {
   table->by_state[kCloseWait] = 3;
   table->by_state[kEstablished] = 7;
   table->total = 10;
-  table->close_wait.push_back({"billing", "", Direction::kOutbound, "443", 3, 2400, {}});
+  table->close_wait.push_back(
+      {"billing", "", Direction::kOutbound, "443", CloseWaitCause::kNotReading, 3, 2400, {}});
   target.sockets = table;
   auto kernel = std::make_shared<KernelSettings>();
   kernel->values.push_back({Sysctl::kTcpMaxTwBuckets, 262144});
@@ -81,6 +82,7 @@ TEST(RenderSnapshot, TargetLabelsGoOnEverySeriesOfTheTarget) {
   EXPECT_EQ(oldest[0].first.at("process"), "billing");
   EXPECT_EQ(oldest[0].first.at("port"), "443");
   EXPECT_EQ(oldest[0].first.at("pod_uid"), "u-1");
+  EXPECT_EQ(oldest[0].first.at("cause"), "not_reading");
   EXPECT_EQ(oldest[0].second, 2400);
   // Self-metrics carry no target labels.
   for (const auto& [labels, value] : Series(families, "tcpstate_polls_total")) {
