@@ -16,7 +16,18 @@ local labels = import 'lib/labels.libsonnet';
       + { annotations: annotations { runbook_url: runbook(name) } }
       + (if comment == null then {} else { comment:: comment }),
     // Template context: L plus the pod and cluster fragments under short names.
-    local T = L { P: L.inPod, C: L.inCluster },
+    local T = L { P: L.inPod, C: L.inCluster, W: causes, WHY: whyText },
+    // The alert's CLOSE_WAIT group per cause ("not_reading 12, not_closed 3, "), queried
+    // when the annotation is rendered: the alerts fire on the whole group (thresholds stay
+    // per group), the description says why. Absent labels match as "" (absent).
+    local groupLabels = [c.clusterLabel, 'job', 'instance', c.netnsLabel] + c.podLabels
+                        + ['process', 'direction', 'port'],
+    local causes =
+      '{{ with printf `instance_process_port_cause:tcpstate_close_wait_sockets:sum{'
+      + std.join(', ', [l + '=%q' for l in groupLabels]) + '}` '
+      + std.join(' ', ['$labels.' + l for l in groupLabels])
+      + ' | query }}By cause: {{ range . | sortByLabel "cause" }}{{ .Labels.cause }}={{ .Value | humanize }} {{ end }}{{ end }}',
+    local whyText = 'not_closed: the application read the EOF and never called close(), a leak in its code; not_reading: it has not read the socket since the peer closed, a stuck thread or a pool that never polls idle connections; not_accepted: never taken from the listener\'s accept queue, the server is overloaded or its accept loop is stuck (capacity, not a leak)',
 
     groups+: [
       {
@@ -32,7 +43,7 @@ local labels = import 'lib/labels.libsonnet';
             |||, labels.nums(c.closeWaitGrowing)),
             {
               summary: labels.fmt('CLOSE_WAIT keeps growing for {{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s ({{ $labels.direction }} port {{ $labels.port }}): {{ $value | humanize }} sockets', T),
-              description: labels.fmt('The number of CLOSE_WAIT sockets owned by {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has kept rising over the alert window and is now {{ $value | humanize }}. The peers closed these connections but the application never called close(): a socket leak in the application, not a kernel problem.', T),
+              description: labels.fmt('The number of CLOSE_WAIT sockets owned by {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has kept rising over the alert window and is now {{ $value | humanize }}. The peers closed these connections. %(W)s(%(WHY)s).', T),
             },
             c.closeWaitGrowing['for'],
           ),
@@ -44,7 +55,7 @@ local labels = import 'lib/labels.libsonnet';
             |||, labels.nums(c.closeWaitHigh)),
             {
               summary: labels.fmt('{{ $value | humanize }} CLOSE_WAIT sockets held by {{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s ({{ $labels.direction }} port {{ $labels.port }})', T),
-              description: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s holds {{ $value | humanize }} CLOSE_WAIT sockets for {{ $labels.direction }} port {{ $labels.port }}. Each one keeps a file descriptor open; the process is heading for "Too many open files". Restarting it frees them for now; the fix is in its code.', T),
+              description: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s holds {{ $value | humanize }} CLOSE_WAIT sockets for {{ $labels.direction }} port {{ $labels.port }}. %(W)s(%(WHY)s). Each owned one keeps a file descriptor open; the process is heading for "Too many open files". Restarting it frees them for now; the fix is in its code.', T),
             },
             c.closeWaitHigh['for'],
           ),
@@ -56,7 +67,7 @@ local labels = import 'lib/labels.libsonnet';
             |||, labels.nums(c.closeWaitLingering)),
             {
               summary: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s has a CLOSE_WAIT socket {{ $value | humanizeDuration }} old ({{ $labels.direction }} port {{ $labels.port }})', T),
-              description: labels.fmt('The oldest CLOSE_WAIT socket of {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has waited {{ $value | humanizeDuration }} for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small.', T),
+              description: labels.fmt('The oldest CLOSE_WAIT socket of {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has waited {{ $value | humanizeDuration }} for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small. %(W)s(%(WHY)s).', T),
             },
             c.closeWaitLingering['for'],
           ),

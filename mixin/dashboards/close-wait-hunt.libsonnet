@@ -67,6 +67,10 @@ local lib = import 'lib.libsonnet';
       lib.timeseries('CLOSE_WAIT per pod', "CLOSE_WAIT sockets per pod over time. A pod's line that only rises is a leak; a restart of the pod (a new pod_name) starts a new line.", 'short', [
         lib.target(q('sum by (%(cluster)s, pod_namespace, pod_name) (tcpstate_close_wait_sockets{%(selPod)s, process=~"$process", port=~"$port", pod_name!=""}) > 0'), '{{pod_namespace}}/{{pod_name}}'),
       ], [0, 64, 24, 8]),
+      // Issue 13: why the sockets are there (docs/metrics.md, label cause).
+      lib.timeseries('CLOSE_WAIT by cause', "CLOSE_WAIT sockets per cause: not_closed (the application read the EOF and never called close(): a leak in its code), not_reading (it has not read the socket since the peer closed: a stuck reader or a pool that never polls idle connections), not_accepted (never taken from the listener's accept queue: the server is overloaded or its accept loop is stuck, capacity rather than a leak; process (none), the listening port).", 'short', [
+        lib.target(q('sum by (%(i)s, cause) (tcpstate_close_wait_sockets{%(selPod)s, process=~"$process", port=~"$port"}) > 0'), '{{cause}} @ {{instance}}'),
+      ], [0, 72, 24, 8]),
     ]),
   },
 }

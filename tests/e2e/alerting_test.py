@@ -517,6 +517,10 @@ def wait_firing(h, leak_started, pod):
             and f"(cluster {CLUSTER})" in summary, (name, annotations)
         assert labels.get("pod_uid") == pod.uid and labels.get("netns") == pod.inode, \
             (name, labels, pod.describe())
+        # The leaker never reads its sockets (the peer's FIN stays queued, Recv-Q 1): the
+        # description names the cause, with the group's count from the real Prometheus.
+        description = annotations.get("description", "")
+        assert re.search(r"By cause: not_reading=\d+ \(", description), (name, description)
         # Routed on pod_namespace to the namespace's owner.
         assert records[i]["path"] == f"/alerts/{POD_NAMESPACE}", (name, records[i]["path"])
         log(f"webhook got {name} firing {records[i]['received_at'] - leak_started:.1f}s after "
