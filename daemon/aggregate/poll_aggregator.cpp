@@ -133,6 +133,7 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
     auto& listener = listeners_[record.local_port];
     listener.queue += record.rqueue;
     listener.backlog += record.wqueue;
+    listener.drops += record.drops;
   }
   const auto [direction, port] = classifier_.Classify(record);
   ++port_counts_[PortCountKey(record.state, direction, port)];
@@ -308,9 +309,23 @@ SocketTable PollAggregator::Finish() {
     auto& merged = listeners[port_label(classifier_.Filter(port))];
     merged.queue += listener.queue;
     merged.backlog += listener.backlog;
+    merged.drops += listener.drops;
+  }
+  // SYN_RECV beside the accept queue, from the port counts (no per-socket work).
+  for (const auto& [key, count] : port_counts_) {
+    const auto state = static_cast<uint8_t>(key >> 20);
+    if ((state != kSynRecv && state != kNewSynRecv) ||
+        static_cast<Direction>((key >> 18) & 1) != Direction::kInbound) {
+      continue;
+    }
+    if (auto it = listeners.find(port_label(static_cast<PortKey>(key & 0x3ffff)));
+        it != listeners.end()) {
+      it->second.syn_recv += count;
+    }
   }
   for (const auto& [port, listener] : listeners) {
-    table.listeners.push_back({port, listener.queue, listener.backlog});
+    table.listeners.push_back(
+        {port, listener.queue, listener.backlog, listener.drops, listener.syn_recv});
   }
 
   std::map<std::string, uint64_t> outbound;

@@ -65,6 +65,8 @@ class PollAggregator : public TableSink {
   struct Listener {
     uint64_t queue = 0;
     uint64_t backlog = 0;
+    uint64_t drops = 0;
+    uint64_t syn_recv = 0;
   };
   struct Destination {
     uint32_t sockets = 0;

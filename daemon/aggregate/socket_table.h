@@ -42,6 +42,8 @@ struct ListenSeries {
   std::string port;
   uint64_t queue;
   uint64_t backlog;
+  uint64_t drops;     // SK_MEMINFO_DROPS summed over the port's listeners
+  uint64_t syn_recv;  // inbound SYN_RECV + NEW_SYN_RECV sockets of the port
 };
 
 struct OutboundSeries {

@@ -96,6 +96,16 @@ void RenderSockets(const SocketTable& t, Families& f) {
   f.Start("tcpstate_listen_backlog",
           "Configured accept backlog of the listening sockets on a port.", MetricType::Gauge);
   for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.backlog));
+  f.Start("tcpstate_listen_drops_total",
+          "Connections dropped by the listening sockets of the port (their sk_drops, "
+          "INET_DIAG_SKMEMINFO SK_MEMINFO_DROPS; the per-port share of TcpExt ListenDrops). "
+          "Resets when a listener is re-created.",
+          MetricType::Counter);
+  for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.drops));
+  f.Start("tcpstate_listen_syn_recv_sockets",
+          "Inbound SYN_RECV and NEW_SYN_RECV sockets (handshakes not completed) of the port.",
+          MetricType::Gauge);
+  for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.syn_recv));
 
   f.Start("tcpstate_outbound_local_ports_max",
           "Largest number of local ports in use toward one destination (local "

@@ -10,7 +10,8 @@ their age must grow between two polls.
 In a second namespace, close_wait_causes.py builds each CLOSE_WAIT cause (never
 accepted, not reading, read but never closed): the exporter's `cause` counts
 must equal the cause `ss -tanp` shows (no owner / Recv-Q > 0 / Recv-Q 0) and the
-numbers the holder built.
+numbers the holder built; a listener with backlog 1 that never accepts overflows, and its
+per-port drop counter must match the namespace's TcpExt ListenDrops.
 
 Usage: live_netns_test.py EXPORTER SOCKPOP
 """
@@ -24,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netns_util import (Netns, parse_exposition, require_root, scrape,  # noqa: E402
-                        ss_state_counts, value, wait_for)
+                        ss_sockets, ss_state_counts, value, wait_for)
 
 BASE_PORT = 21000
 CAUSE_PORT = 21200
@@ -125,6 +126,34 @@ def ss_close_wait(ns):
     return rows
 
 
+def listen_drops(ns):
+    """TcpExt ListenDrops of the namespace (/proc/net/netstat read inside it)."""
+    lines = ns.run(["cat", "/proc/net/netstat"], check=True).stdout.splitlines()
+    for names, values in zip(lines, lines[1:]):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            return int(dict(zip(names.split()[1:], values.split()[1:]))["ListenDrops"])
+    raise AssertionError("no TcpExt in /proc/net/netstat")
+
+
+def check_listen_drops(ns, samples, before, after):
+    """Only the backlog-1 listener at CAUSE_PORT+2 overflows (its clients' SYNs are dropped and
+    retried), so its per-port counter is the namespace's ListenDrops, read just before and
+    after the exporter's poll; every other port has none."""
+    port = str(CAUSE_PORT + 2)
+    got = value(samples, "tcpstate_listen_drops_total", port=port)
+    print(f"  listen drops port {port}: exporter {got}, namespace ListenDrops {before}..{after}")
+    assert before > 0, "the overflow listener dropped nothing: the test proves nothing"
+    assert got is not None and before <= got <= after, (got, before, after)
+    others = [(l, v) for n, l, v in samples
+              if n == "tcpstate_listen_drops_total" and l["port"] != port and v != 0]
+    assert not others, others
+    # Its accept queue is full (backlog 1 holds 2), beside the drops; SYN_RECV per port
+    # matches ss (0 here: a full queue drops the SYN before any SYN_RECV exists).
+    assert value(samples, "tcpstate_listen_queue_length", port=port) == 2
+    syn = sum(1 for st, local, *_ in ss_sockets(ns) if st == "syn_recv" and local == int(port))
+    assert value(samples, "tcpstate_listen_syn_recv_sockets", port=port) == syn, syn
+
+
 def check_close_wait_causes(exporter):
     with Netns("tcpstate-cause") as ns:
         holder = ns.spawn([sys.executable, os.path.join(HERE, "close_wait_causes.py"),
@@ -133,9 +162,12 @@ def check_close_wait_causes(exporter):
         line = holder.stdout.readline()
         assert line.startswith("READY "), f"holder: {line!r}"
         built = json.loads(line.split(" ", 1)[1])
+        drops_before = listen_drops(ns)
         result = ns.run([exporter, "--once", "--log.level", "warn"])
+        drops_after = listen_drops(ns)
         assert result.returncode == 0, f"--once failed: {result.stderr}"
         samples = parse_exposition(result.stdout)
+        check_listen_drops(ns, samples, drops_before, drops_after)
         rows = ss_close_wait(ns)
         print(f"  ss CLOSE_WAIT (port, Recv-Q, cause): {sorted(rows)}")
         # What the kernel shows, measured: the FIN counts 1 in Recv-Q until it is read.

@@ -255,6 +255,27 @@ TEST_F(PollAggregatorTest, ListenerQueuesSummedPerPort) {
   EXPECT_EQ(t.listeners[0].backlog, 256u);
 }
 
+// Per-port drops (SK_MEMINFO_DROPS of each listener, summed over families and
+// SO_REUSEPORT) and the port's inbound handshakes beside its accept queue.
+TEST_F(PollAggregatorTest, ListenerDropsAndSynRecvPerPort) {
+  SocketRecord v4 = Socket(kListen, 80, 0);
+  v4.drops = 7;
+  SocketRecord v6 = v4;
+  v6.family = 10;
+  v6.drops = 5;
+  SocketRecord other = Socket(kListen, 8080, 0);
+  auto t = Run({v4, v6, other, Socket(kNewSynRecv, 80, 50000), Socket(kNewSynRecv, 80, 50001),
+                Socket(kSynRecv, 80, 50002), Socket(kEstablished, 80, 50003),
+                Socket(kSynRecv, 40000, 80)});  // outbound to a remote 80: not ours
+  ASSERT_EQ(t.listeners.size(), 2u);
+  EXPECT_EQ(t.listeners[0].port, "80");
+  EXPECT_EQ(t.listeners[0].drops, 12u);
+  EXPECT_EQ(t.listeners[0].syn_recv, 3u);
+  EXPECT_EQ(t.listeners[1].port, "8080");
+  EXPECT_EQ(t.listeners[1].drops, 0u);
+  EXPECT_EQ(t.listeners[1].syn_recv, 0u);
+}
+
 TEST_F(PollAggregatorTest, OutboundLocalPortsPerDestination) {
   std::vector<SocketRecord> records;
   for (uint16_t i = 0; i < 5; ++i) records.push_back(Socket(kTimeWait, 40000 + i, 443));
