@@ -158,6 +158,18 @@ local labels = import 'lib/labels.libsonnet';
               description: labels.fmt("TcpExt ListenOverflows rose on {{ $labels.instance }}%(C)s: a listening socket's accept queue was full and the kernel dropped the completed handshake. Clients see connect timeouts or retransmitted SYNs.", T),
             },
           ),
+          // Issue 13: the port behind ListenDrops, from each listener's own drop counter.
+          alert(
+            'TcpstateListenDropsPerPort',
+            'warning',
+            labels.fmt(|||
+              increase(tcpstate_listen_drops_total[%(window)s]) > %(threshold)s
+            |||, labels.nums(c.listenDropsPerPort)),
+            {
+              summary: labels.fmt('Port {{ $labels.port }} on {{ $labels.instance }}%(P)s%(C)s dropped {{ $value | humanize }} connections in %(window)s', T { window: c.listenDropsPerPort.window }),
+              description: labels.fmt("The listening sockets of port {{ $labels.port }} on {{ $labels.instance }}%(P)s%(C)s dropped {{ $value | humanize }} incoming connections over %(window)s (their own drop counter, the per-port share of TcpExt ListenDrops): mostly a full accept queue, the application does not call accept() fast enough. Compare tcpstate_listen_queue_length with tcpstate_listen_backlog and tcpstate_listen_syn_recv_sockets for this port; never-accepted CLOSE_WAIT sockets (cause not_accepted) on it say the same.", T { window: c.listenDropsPerPort.window }),
+            },
+          ),
         ],
       },
       {

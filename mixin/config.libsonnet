@@ -46,6 +46,9 @@
     },
     acceptQueueNearFull: { threshold: 0.8, 'for': '5m' },
     listenOverflows: { window: '5m' },
+    // Per listening port (tcpstate_listen_drops_total): fires when the port's listeners dropped
+    // more than `threshold` connections over `window`.
+    listenDropsPerPort: { threshold: 0, window: '5m' },
     exporterDown: { 'for': '5m' },
     exporterAbsent: { 'for': '15m' },
     exporterTargetsMissing: { 'for': '15m' },

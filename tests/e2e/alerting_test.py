@@ -36,6 +36,8 @@ It checks that:
      only after checking why at run time (INIT_NETNS_ONLY: net.ipv4.tcp_max_orphans is shown
      only in the initial network namespace; with namespaces.mode all the exporter reads that
      one too, so normally there is no gap);
+  2b. a listener in the pod that never accepts (backlog 1) drops its clients' SYNs:
+     TcpstateListenDropsPerPort reaches the webhook for that port, with the pod's labels;
   3. after the leaker exits, the three alerts resolve and the webhook receives them with
      status "resolved" (and not before the leaker exits).
 
@@ -98,7 +100,7 @@ RENDER_CONFIG = "{ " + ", ".join([
     "timeWaitOverflow+: { window: '20s' }",
     "ephemeralPortExhaustion+: { warning+: { 'for': '5s' }, critical+: { 'for': '5s' } }",
     "acceptQueueNearFull+: { 'for': '5s' }",
-    "listenOverflows+: { window: '20s' }",
+    "listenOverflows+: { window: '20s' }", "listenDropsPerPort+: { window: '20s' }",
     "exporterDown+: { 'for': '5s' }", "exporterAbsent+: { 'for': '5s' }",
     "exporterTargetsMissing+: { 'for': '5s' }", "exporterPollsFailing+: { 'for': '5s' }",
     "exporterSourceDown+: { 'for': '5s' }", "processAttributionUnavailable+: { 'for': '5s' }",
@@ -498,6 +500,37 @@ def start_leaker(h, pod):
     return proc
 
 
+DROP_BASE_PORT = 23470  # close_wait_causes.py: the overflowing listener is at +2
+
+
+def check_listen_drops_alert(h, pod):
+    """A listener with backlog 1 that never accepts, in the pod, with 6 clients: their SYNs
+    are dropped (and retried): TcpstateListenDropsPerPort must reach the webhook for that port
+    with the pod's labels."""
+    holder = h.spawn("drops", [sys.executable, os.path.join(HERE, "close_wait_causes.py"),
+                               "--port", str(DROP_BASE_PORT), "--name", "drop-server",
+                               "--not-accepted", "0", "--not-closed", "0", "--not-reading", "0",
+                               "--overflow", "6", "--max-seconds", str(OVERALL_TIMEOUT)],
+                     stdin=subprocess.PIPE, pod=pod)
+    port = str(DROP_BASE_PORT + 2)
+    want = {"alertname": "TcpstateListenDropsPerPort", "port": port, "severity": "warning",
+            "pod_namespace": POD_NAMESPACE, "pod_name": POD_NAME, "cluster": CLUSTER}
+
+    def fired():
+        h.check_alive()
+        if holder.poll() is not None:
+            raise AssertionError(f"close_wait_causes.py exited with {holder.returncode}")
+        return [ev for ev in h.hook_events() if ev[2] == "firing"
+                and all(ev[3].get(k) == v for k, v in want.items())]
+
+    events = wait_for(fired, 60, f"the webhook to receive {want}", interval=1.0,
+                      state=h.describe_state)
+    annotations = events[0][4]
+    assert f"Port {port} on" in annotations.get("summary", ""), annotations
+    assert annotations.get("runbook_url", "").endswith("#tcpstatelistendropsperport"), annotations
+    log(f"webhook got TcpstateListenDropsPerPort firing for port {port}: {annotations['summary']}")
+
+
 def wait_firing(h, leak_started, pod):
     def firing():
         h.check_alive()
@@ -752,6 +785,7 @@ def main():
                 t_leak = time.monotonic()
                 wait_firing(h, time.time(), pod)
                 t_firing = time.monotonic() - t_leak
+                check_listen_drops_alert(h, pod)
                 check_dashboards(h, sockpop, pod)
                 t_stop = time.monotonic()
                 wait_resolved(h, leaker)
