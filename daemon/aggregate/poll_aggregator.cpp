@@ -136,7 +136,10 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
     listener.drops += record.drops;
   }
   const auto [direction, port] = classifier_.Classify(record);
-  ++port_counts_[PortCountKey(record.state, direction, port)];
+  // Listeners' queue fields are the accept queue and backlog, not bytes.
+  const uint32_t rqueue = record.state == kListen ? 0 : record.rqueue;
+  const uint32_t wqueue = record.state == kListen ? 0 : record.wqueue;
+  port_counts_[PortCountKey(record.state, direction, port)].Add(rqueue, wqueue);
   if (direction == Direction::kOutbound && record.state != kListen) {
     TrackDestination(record, port);
   }
@@ -155,18 +158,22 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
   } else if (cached) {
     owner = *cached;
   } else {
-    pending_.push_back({record.inode, PendingKey(record.state, cause, direction, port)});
+    pending_.push_back(
+        {record.inode, PendingKey(record.state, cause, direction, port), rqueue, wqueue});
     if (is_close_wait) pending_first_seen_ms_.push_back(first_seen);
     return;
   }
-  AddOwned(owner, record.state, cause, direction, port, first_seen);
+  AddOwned(owner, record.state, cause, direction, port, first_seen, rqueue, wqueue);
 }
 
 void PollAggregator::AddOwned(OwnerId owner, uint8_t state, CloseWaitCause cause,
-                              Direction direction, PortKey port, int64_t first_seen_ms) {
+                              Direction direction, PortKey port, int64_t first_seen_ms,
+                              uint32_t rqueue, uint32_t wqueue) {
   const bool attributed =
       owners_ != nullptr && state < 32 && (config_.processes.states & StateBit(state));
-  if (attributed) ++*process_counts_.TryEmplace(ProcessKey(owner, state), 0).first;
+  if (attributed) {
+    process_counts_.TryEmplace(ProcessKey(owner, state), Tally{}).first->Add(rqueue, wqueue);
+  }
   if (state != kCloseWait) return;
   auto& group = close_wait_[CloseWaitKey(owner, cause, direction, port)];
   if (group.sockets == 0) {
@@ -206,7 +213,8 @@ SocketTable PollAggregator::Finish() {
       const auto state = static_cast<uint8_t>(p.key >> 24);
       const int64_t first_seen = state == kCloseWait ? pending_first_seen_ms_[close_wait++] : 0;
       AddOwned(owner, state, static_cast<CloseWaitCause>((p.key >> 21) & 3),
-               static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff, first_seen);
+               static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff, first_seen, p.rqueue,
+               p.wqueue);
     }
   }
   pending_.clear();
@@ -224,7 +232,7 @@ SocketTable PollAggregator::Finish() {
   std::map<PortKey, uint64_t> port_totals;
   for (const auto& [key, count] : port_counts_) {
     const PortKey port = static_cast<PortKey>(key & 0x3ffff);
-    if (port < kPortEphemeral) port_totals[port] += count;
+    if (port < kPortEphemeral) port_totals[port] += count.sockets;
   }
   const auto kept_ports = TopKeys(port_totals, config_.ports.max_distinct);
   table.folded_ports = port_totals.size() - kept_ports.size();
@@ -243,10 +251,10 @@ SocketTable PollAggregator::Finish() {
     return {info.name, config_.processes.pid_label ? std::to_string(info.pid) : ""};
   };
   std::map<ProcessLabel, uint64_t> process_totals;
-  process_counts_.ForEach([&](uint64_t key, uint64_t count) {
+  process_counts_.ForEach([&](uint64_t key, const Tally& count) {
     const auto owner = static_cast<OwnerId>(key >> 8);
     if (owner == kOwnerNone || owner == kOwnerUnknown) return;
-    process_totals[owner_label(owner)] += count;
+    process_totals[owner_label(owner)] += count.sockets;
   });
   for (const auto& [key, group] : close_wait_) {
     const auto owner = static_cast<OwnerId>(key >> 24);
@@ -263,22 +271,30 @@ SocketTable PollAggregator::Finish() {
   };
 
   // Merge into final series; std::map keeps the output order stable.
-  std::map<std::tuple<uint8_t, Direction, std::string>, uint64_t> ports;
+  auto merge = [](Tally& into, const Tally& from) {
+    into.sockets += from.sockets;
+    into.recv_bytes += from.recv_bytes;
+    into.send_bytes += from.send_bytes;
+  };
+  std::map<std::tuple<uint8_t, Direction, std::string>, Tally> ports;
   for (const auto& [key, count] : port_counts_) {
-    ports[{static_cast<uint8_t>(key >> 20), static_cast<Direction>((key >> 18) & 1),
-           port_label(static_cast<PortKey>(key & 0x3ffff))}] += count;
+    merge(ports[{static_cast<uint8_t>(key >> 20), static_cast<Direction>((key >> 18) & 1),
+                 port_label(static_cast<PortKey>(key & 0x3ffff))}],
+          count);
   }
   for (const auto& [k, count] : ports) {
-    table.ports.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
+    table.ports.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count.sockets,
+                           count.recv_bytes, count.send_bytes});
   }
 
-  std::map<std::tuple<std::string, std::string, uint8_t>, uint64_t> processes;
-  process_counts_.ForEach([&](uint64_t key, uint64_t count) {
+  std::map<std::tuple<std::string, std::string, uint8_t>, Tally> processes;
+  process_counts_.ForEach([&](uint64_t key, const Tally& count) {
     auto [name, pid] = process_label(static_cast<OwnerId>(key >> 8));
-    processes[{name, pid, static_cast<uint8_t>(key & 0xff)}] += count;
+    merge(processes[{name, pid, static_cast<uint8_t>(key & 0xff)}], count);
   });
   for (const auto& [k, count] : processes) {
-    table.processes.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
+    table.processes.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count.sockets,
+                               count.recv_bytes, count.send_bytes});
   }
 
   std::map<std::tuple<std::string, std::string, Direction, std::string, CloseWaitCause>,
@@ -320,7 +336,7 @@ SocketTable PollAggregator::Finish() {
     }
     if (auto it = listeners.find(port_label(static_cast<PortKey>(key & 0x3ffff)));
         it != listeners.end()) {
-      it->second.syn_recv += count;
+      it->second.syn_recv += count.sockets;
     }
   }
   for (const auto& [port, listener] : listeners) {

@@ -18,6 +18,9 @@ struct PortSeries {
   Direction direction;
   std::string port;
   uint64_t sockets;
+  // Bytes queued in those sockets (Recv-Q, Send-Q); 0 for listeners.
+  uint64_t recv_bytes = 0;
+  uint64_t send_bytes = 0;
 };
 
 struct ProcessSeries {
@@ -25,6 +28,8 @@ struct ProcessSeries {
   std::string pid;  // empty unless the pid label is enabled
   uint8_t state;
   uint64_t sockets;
+  uint64_t recv_bytes = 0;
+  uint64_t send_bytes = 0;
 };
 
 struct CloseWaitSeries {

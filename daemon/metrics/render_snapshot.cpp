@@ -89,6 +89,26 @@ void RenderSockets(const SocketTable& t, Families& f) {
           static_cast<double>(s.sockets));
   }
 
+  // Queued bytes per (direction, port), summed over states: two series per
+  // (direction, port) label pair, so bounded by the port cap.
+  std::map<std::pair<Direction, std::string>, std::pair<uint64_t, uint64_t>> port_bytes;
+  for (const auto& s : t.ports) {
+    auto& b = port_bytes[{s.direction, s.port}];
+    b.first += s.recv_bytes;
+    b.second += s.send_bytes;
+  }
+  f.Start("tcpstate_port_queue_bytes",
+          "Bytes queued in the TCP sockets of a port (queue=recv: received, not read by the "
+          "application, ss Recv-Q; queue=send: not yet acknowledged by the peer, ss Send-Q). "
+          "Listeners count 0 (their queue fields are the accept queue and backlog).",
+          MetricType::Gauge);
+  for (const auto& [k, b] : port_bytes) {
+    for (const auto& [queue, bytes] : {std::pair{"recv", b.first}, std::pair{"send", b.second}}) {
+      f.Add({{"direction", DirectionLabel(k.first)}, {"port", k.second}, {"queue", queue}},
+            static_cast<double>(bytes));
+    }
+  }
+
   f.Start("tcpstate_listen_queue_length",
           "Connections waiting in the accept queue of the listening sockets on a port.",
           MetricType::Gauge);
@@ -125,6 +145,26 @@ void RenderSockets(const SocketTable& t, Families& f) {
       AppendProcessLabels(labels, p.process, p.pid, t.pid_label);
       labels.push_back({"state", StateLabel(p.state)});
       f.Add(std::move(labels), static_cast<double>(p.sockets));
+    }
+    std::map<std::pair<std::string, std::string>, std::pair<uint64_t, uint64_t>> process_bytes;
+    for (const auto& p : t.processes) {
+      auto& b = process_bytes[{p.process, p.pid}];
+      b.first += p.recv_bytes;
+      b.second += p.send_bytes;
+    }
+    f.Start("tcpstate_process_queue_bytes",
+            "Bytes queued in the TCP sockets of a process (queue=recv: received, not read; "
+            "queue=send: not yet acknowledged), summed over the attributed states. Who holds the "
+            "node's TCP "
+            "memory.",
+            MetricType::Gauge);
+    for (const auto& [k, b] : process_bytes) {
+      for (const auto& [queue, bytes] : {std::pair{"recv", b.first}, std::pair{"send", b.second}}) {
+        Labels labels;
+        AppendProcessLabels(labels, k.first, k.second, t.pid_label);
+        labels.push_back({"queue", queue});
+        f.Add(std::move(labels), static_cast<double>(bytes));
+      }
     }
   }
 

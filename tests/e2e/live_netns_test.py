@@ -11,7 +11,8 @@ In a second namespace, close_wait_causes.py builds each CLOSE_WAIT cause (never
 accepted, not reading, read but never closed): the exporter's `cause` counts
 must equal the cause `ss -tanp` shows (no owner / Recv-Q > 0 / Recv-Q 0) and the
 numbers the holder built; a listener with backlog 1 that never accepts overflows, and its
-per-port drop counter must match the namespace's TcpExt ListenDrops.
+per-port drop counter must match the namespace's TcpExt ListenDrops; the bytes the holder
+leaves unread must equal `ss` Recv-Q per process and per port.
 
 Usage: live_netns_test.py EXPORTER SOCKPOP
 """
@@ -154,6 +155,31 @@ def check_listen_drops(ns, samples, before, after):
     assert value(samples, "tcpstate_listen_syn_recv_sockets", port=port) == syn, syn
 
 
+def check_queue_bytes(ns, samples, built):
+    """The holder's unread bytes (not_reading sockets: data + the FIN) are what `ss` shows in
+    Recv-Q, per process and per port; and the node's TCP memory is there in bytes."""
+    by_process, by_port = 0, 0
+    for line in ns.run(["ss", "-tanpH"], check=True).stdout.splitlines():
+        fields = line.split()
+        if fields[0] == "LISTEN":
+            continue
+        recv_q, port = int(fields[1]), int(fields[3].rsplit(":", 1)[1])
+        if '"cw-causes"' in line:
+            by_process += recv_q
+        if port == CAUSE_PORT + 1:
+            by_port += recv_q
+    got_process = value(samples, "tcpstate_process_queue_bytes", process="cw-causes",
+                        queue="recv")
+    got_port = value(samples, "tcpstate_port_queue_bytes", direction="inbound",
+                     port=str(CAUSE_PORT + 1), queue="recv")
+    print(f"  Recv-Q bytes of cw-causes: exporter {got_process}, ss {by_process}; "
+          f"port {CAUSE_PORT + 1}: exporter {got_port}, ss {by_port}")
+    assert by_process == built["not_reading"] * (built["bytes"] + 1), by_process
+    assert got_process == by_process and got_port == by_port, (got_process, got_port)
+    memory = value(samples, "tcpstate_kernel_tcp_memory_in_use_bytes")
+    assert memory and memory > 0 and memory % os.sysconf("SC_PAGESIZE") == 0, memory
+
+
 def check_close_wait_causes(exporter):
     with Netns("tcpstate-cause") as ns:
         holder = ns.spawn([sys.executable, os.path.join(HERE, "close_wait_causes.py"),
@@ -191,6 +217,7 @@ def check_close_wait_causes(exporter):
         for n, l, v in samples:
             if n == "tcpstate_close_wait_sockets":
                 assert l["direction"] == "inbound", l
+        check_queue_bytes(ns, samples, built)
         holder.stdin.close()
 
 

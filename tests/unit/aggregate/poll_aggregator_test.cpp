@@ -276,6 +276,39 @@ TEST_F(PollAggregatorTest, ListenerDropsAndSynRecvPerPort) {
   EXPECT_EQ(t.listeners[1].syn_recv, 0u);
 }
 
+// Recv-Q / Send-Q bytes per port and per process, added to the counters each
+// record touches; owners resolved after the dump keep theirs; a listener's
+// queue fields (accept queue, backlog) are not bytes and are left out.
+TEST_F(PollAggregatorTest, QueueBytesPerPortAndProcess) {
+  owners.cache = {{1, 3}};
+  owners.discoverable = {{2, 3}, {3, 1}};
+  auto with_queues = [](SocketRecord r, uint32_t rq, uint32_t wq) {
+    r.rqueue = rq;
+    r.wqueue = wq;
+    return r;
+  };
+  auto t = Run({with_queues(Socket(kListen, 80, 0), 5, 128),
+                with_queues(Socket(kEstablished, 40000, 443, 1), 100, 7),
+                with_queues(Socket(kCloseWait, 40001, 443, 2, 0xC), 1001, 0),
+                with_queues(Socket(kEstablished, 80, 50000, 3), 0, 3000)});
+  std::map<std::string, std::pair<uint64_t, uint64_t>> port;
+  for (const auto& p : t.ports) {
+    auto& b = port[p.port];
+    b.first += p.recv_bytes;
+    b.second += p.send_bytes;
+  }
+  EXPECT_EQ(port["443"], std::make_pair(uint64_t{1101}, uint64_t{7}));
+  EXPECT_EQ(port["80"], std::make_pair(uint64_t{0}, uint64_t{3000}));
+  std::map<std::string, std::pair<uint64_t, uint64_t>> process;
+  for (const auto& p : t.processes) {
+    auto& b = process[p.process];
+    b.first += p.recv_bytes;
+    b.second += p.send_bytes;
+  }
+  EXPECT_EQ(process["curl"], std::make_pair(uint64_t{1101}, uint64_t{7}));
+  EXPECT_EQ(process["nginx"], std::make_pair(uint64_t{0}, uint64_t{3000}));
+}
+
 TEST_F(PollAggregatorTest, OutboundLocalPortsPerDestination) {
   std::vector<SocketRecord> records;
   for (uint16_t i = 0; i < 5; ++i) records.push_back(Socket(kTimeWait, 40000 + i, 443));
