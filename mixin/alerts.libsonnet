@@ -158,6 +158,22 @@ local labels = import 'lib/labels.libsonnet';
               description: labels.fmt("TcpExt ListenOverflows rose on {{ $labels.instance }}%(C)s: a listening socket's accept queue was full and the kernel dropped the completed handshake. Clients see connect timeouts or retransmitted SYNs.", T),
             },
           ),
+          // Issue 13: TCP memory before pressure, naming the process that holds the most
+          // queued bytes on that node (queried when the annotation is rendered).
+          alert(
+            'TcpstateTcpMemoryPressure',
+            'warning',
+            labels.fmt(|||
+              tcpstate_kernel_tcp_memory_in_use_bytes
+              / (tcpstate_kernel_tcp_mem_pressure_bytes > 0)
+              > %(threshold)s
+            |||, labels.nums(c.tcpMemoryPressure)),
+            {
+              summary: labels.fmt('TCP memory on {{ $labels.instance }}%(C)s is at {{ $value | humanizePercentage }} of the tcp_mem pressure threshold', T),
+              description: labels.fmt('TCP sockets on {{ $labels.instance }}%(C)s hold {{ $value | humanizePercentage }} of the net.ipv4.tcp_mem pressure threshold; beyond it the kernel shrinks socket buffers (slow transfers), and at the third value allocations fail. {{ with printf `topk(1, sum by (process, pod_namespace, pod_name) (tcpstate_process_queue_bytes{' + c.clusterLabel + '=%%q, job=%%q, instance=%%q}))` $labels.' + c.clusterLabel + ' $labels.job $labels.instance | query }}{{ range $h := . }}Top holder: {{ $h.Labels.process }}{{ with $h.Labels.pod_name }} in pod {{ $h.Labels.pod_namespace }}/{{ . }}{{ end }} with {{ $h.Value | humanize1024 }}B queued.{{ end }}{{ end }} Bytes queued unread (Recv-Q: the application does not read) or unacknowledged (Send-Q: a slow or gone peer) are the usual cause.', T),
+            },
+            c.tcpMemoryPressure['for'],
+          ),
           // Issue 13: the port behind ListenDrops, from each listener's own drop counter.
           alert(
             'TcpstateListenDropsPerPort',

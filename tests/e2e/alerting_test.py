@@ -38,6 +38,7 @@ It checks that:
      one too, so normally there is no gap);
   2b. a listener in the pod that never accepts (backlog 1) drops its clients' SYNs:
      TcpstateListenDropsPerPort reaches the webhook for that port, with the pod's labels;
+  2c. TcpstateTcpMemoryPressure (threshold lowered) fires and names the top holder;
   3. after the leaker exits, the three alerts resolve and the webhook receives them with
      status "resolved" (and not before the leaker exits).
 
@@ -101,6 +102,8 @@ RENDER_CONFIG = "{ " + ", ".join([
     "ephemeralPortExhaustion+: { warning+: { 'for': '5s' }, critical+: { 'for': '5s' } }",
     "acceptQueueNearFull+: { 'for': '5s' }",
     "listenOverflows+: { window: '20s' }", "listenDropsPerPort+: { window: '20s' }",
+    # Any TCP memory in use on this node fires (its real use is far below 0.8 of tcp_mem).
+    "tcpMemoryPressure+: { threshold: 1e-12, 'for': '5s' }",
     "exporterDown+: { 'for': '5s' }", "exporterAbsent+: { 'for': '5s' }",
     "exporterTargetsMissing+: { 'for': '5s' }", "exporterPollsFailing+: { 'for': '5s' }",
     "exporterSourceDown+: { 'for': '5s' }", "processAttributionUnavailable+: { 'for': '5s' }",
@@ -531,6 +534,25 @@ def check_listen_drops_alert(h, pod):
     log(f"webhook got TcpstateListenDropsPerPort firing for port {port}: {annotations['summary']}")
 
 
+def check_tcp_memory_alert(h):
+    """TcpstateTcpMemoryPressure (threshold lowered to fire on any use) reaches the webhook
+    for the node's namespace, whose tcp_mem the exporter reads through pid 1, and names the
+    process with the most queued bytes, one the real Prometheus has a queue-bytes series of."""
+    def fired():
+        h.check_alive()
+        return [ev for ev in h.hook_events() if ev[2] == "firing"
+                and ev[3].get("alertname") == "TcpstateTcpMemoryPressure"]
+
+    events = wait_for(fired, 60, "the webhook to receive TcpstateTcpMemoryPressure firing",
+                      interval=1.0, state=h.describe_state)
+    description = events[0][4].get("description", "")
+    m = re.search(r"Top holder: (.+?)( in pod \S+)? with \S+ queued\.", description)
+    assert m, description
+    top = h.query(f'tcpstate_process_queue_bytes{{process="{m.group(1)}"}}')
+    assert top, (m.group(1), description)
+    log(f"webhook got TcpstateTcpMemoryPressure firing: top holder {m.group(1)!r}")
+
+
 def wait_firing(h, leak_started, pod):
     def firing():
         h.check_alive()
@@ -786,6 +808,7 @@ def main():
                 wait_firing(h, time.time(), pod)
                 t_firing = time.monotonic() - t_leak
                 check_listen_drops_alert(h, pod)
+                check_tcp_memory_alert(h)
                 check_dashboards(h, sockpop, pod)
                 t_stop = time.monotonic()
                 wait_resolved(h, leaker)
