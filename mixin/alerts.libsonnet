@@ -16,7 +16,7 @@ local labels = import 'lib/labels.libsonnet';
       + { annotations: annotations { runbook_url: runbook(name) } }
       + (if comment == null then {} else { comment:: comment }),
     // Template context: L plus the pod and cluster fragments under short names.
-    local T = L { P: L.inPod, C: L.inCluster },
+    local T = L { P: L.inPod, C: L.inCluster, W: causes, WHY: whyText },
     // Annotation queries select the alert's own series: job, instance, network namespace and
     // cluster (%q-quoted; a missing label gives "", which matches its absence).
     local Q = {
@@ -31,6 +31,17 @@ local labels = import 'lib/labels.libsonnet';
     local closeWaitToo = labels.fmt('{{ with printf `sum(instance_process_port:tcpstate_close_wait_sockets:sum{%(sel)s,process=%%[5]q} and deriv(instance_process_port:tcpstate_close_wait_sockets:sum{%(sel)s,process=%%[5]q}[%(window)s]) > 0)` %(args)s $labels.process | query }}{{ range . }} Its CLOSE_WAIT sockets are growing too, {{ .Value | humanize }} now: a CLOSE_WAIT leak (TcpstateCloseWaitGrowing) is what holds these fds.{{ end }}{{ end }}', Q { window: c.fdExhaustionForecast.closeWaitWindow }),
     // " (N of M)" open and max fds of the alert's process.
     local fdFigures = labels.fmt('{{ with printf `tcpstate_process_max_fds{%(sel)s,process=%%[5]q,pid=%%[6]q}` %(args)s $labels.process (index $labels "pid") | query }}{{ range . }} (limit {{ .Value | humanize }}){{ end }}{{ end }}', Q),
+    // The alert's CLOSE_WAIT group per cause ("not_reading 12, not_closed 3, "), queried
+    // when the annotation is rendered: the alerts fire on the whole group (thresholds stay
+    // per group), the description says why. Absent labels match as "" (absent).
+    local groupLabels = [c.clusterLabel, 'job', 'instance', c.netnsLabel] + c.podLabels
+                        + ['process', 'direction', 'port'],
+    local causes =
+      '{{ with printf `instance_process_port_cause:tcpstate_close_wait_sockets:sum{'
+      + std.join(', ', [l + '=%q' for l in groupLabels]) + '}` '
+      + std.join(' ', ['$labels.' + l for l in groupLabels])
+      + ' | query }}By cause: {{ range . | sortByLabel "cause" }}{{ .Labels.cause }}={{ .Value | humanize }} {{ end }}{{ end }}',
+    local whyText = 'not_closed: the application read the EOF and never called close(), a leak in its code; not_reading: it has not read the socket since the peer closed, a stuck thread or a pool that never polls idle connections; not_accepted: never taken from the listener\'s accept queue, the server is overloaded or its accept loop is stuck (capacity, not a leak)',
 
     groups+: [
       {
@@ -46,7 +57,7 @@ local labels = import 'lib/labels.libsonnet';
             |||, labels.nums(c.closeWaitGrowing)),
             {
               summary: labels.fmt('CLOSE_WAIT keeps growing for {{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s ({{ $labels.direction }} port {{ $labels.port }}): {{ $value | humanize }} sockets', T),
-              description: labels.fmt('The number of CLOSE_WAIT sockets owned by {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has kept rising over the alert window and is now {{ $value | humanize }}. The peers closed these connections but the application never called close(): a socket leak in the application, not a kernel problem.', T),
+              description: labels.fmt('The number of CLOSE_WAIT sockets owned by {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has kept rising over the alert window and is now {{ $value | humanize }}. The peers closed these connections. %(W)s(%(WHY)s).', T),
             },
             c.closeWaitGrowing['for'],
           ),
@@ -58,7 +69,7 @@ local labels = import 'lib/labels.libsonnet';
             |||, labels.nums(c.closeWaitHigh)),
             {
               summary: labels.fmt('{{ $value | humanize }} CLOSE_WAIT sockets held by {{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s ({{ $labels.direction }} port {{ $labels.port }})', T),
-              description: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s holds {{ $value | humanize }} CLOSE_WAIT sockets for {{ $labels.direction }} port {{ $labels.port }}. Each one keeps a file descriptor open; the process is heading for "Too many open files". Restarting it frees them for now; the fix is in its code.', T),
+              description: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s holds {{ $value | humanize }} CLOSE_WAIT sockets for {{ $labels.direction }} port {{ $labels.port }}. %(W)s(%(WHY)s). Each owned one keeps a file descriptor open; the process is heading for "Too many open files". Restarting it frees them for now; the fix is in its code.', T),
             },
             c.closeWaitHigh['for'],
           ),
@@ -70,7 +81,7 @@ local labels = import 'lib/labels.libsonnet';
             |||, labels.nums(c.closeWaitLingering)),
             {
               summary: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s has a CLOSE_WAIT socket {{ $value | humanizeDuration }} old ({{ $labels.direction }} port {{ $labels.port }})', T),
-              description: labels.fmt('The oldest CLOSE_WAIT socket of {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has waited {{ $value | humanizeDuration }} for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small.', T),
+              description: labels.fmt('The oldest CLOSE_WAIT socket of {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has waited {{ $value | humanizeDuration }} for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small. %(W)s(%(WHY)s).', T),
             },
             c.closeWaitLingering['for'],
           ),
@@ -189,6 +200,34 @@ local labels = import 'lib/labels.libsonnet';
             {
               summary: '{{ $labels.instance }} is dropping connections because an accept queue is full: {{ $value | humanize }} in the alert window',
               description: labels.fmt("TcpExt ListenOverflows rose on {{ $labels.instance }}%(C)s: a listening socket's accept queue was full and the kernel dropped the completed handshake. Clients see connect timeouts or retransmitted SYNs.", T),
+            },
+          ),
+          // Issue 13: TCP memory before pressure, naming the process that holds the most
+          // queued bytes on that node (queried when the annotation is rendered).
+          alert(
+            'TcpstateTcpMemoryPressure',
+            'warning',
+            labels.fmt(|||
+              tcpstate_kernel_tcp_memory_in_use_bytes
+              / (tcpstate_kernel_tcp_mem_pressure_bytes > 0)
+              > %(threshold)s
+            |||, labels.nums(c.tcpMemoryPressure)),
+            {
+              summary: labels.fmt('TCP memory on {{ $labels.instance }}%(C)s is at {{ $value | humanizePercentage }} of the tcp_mem pressure threshold', T),
+              description: labels.fmt('TCP sockets on {{ $labels.instance }}%(C)s hold {{ $value | humanizePercentage }} of the net.ipv4.tcp_mem pressure threshold; beyond it the kernel shrinks socket buffers (slow transfers), and at the third value allocations fail. {{ with printf `topk(1, sum by (process, pod_namespace, pod_name) (tcpstate_process_queue_bytes{' + c.clusterLabel + '=%%q, job=%%q, instance=%%q}))` $labels.' + c.clusterLabel + ' $labels.job $labels.instance | query }}{{ range $h := . }}Top holder: {{ $h.Labels.process }}{{ with $h.Labels.pod_name }} in pod {{ $h.Labels.pod_namespace }}/{{ . }}{{ end }} with {{ $h.Value | humanize1024 }}B queued.{{ end }}{{ end }} Bytes queued unread (Recv-Q: the application does not read) or unacknowledged (Send-Q: a slow or gone peer) are the usual cause.', T),
+            },
+            c.tcpMemoryPressure['for'],
+          ),
+          // Issue 13: the port behind ListenDrops, from each listener's own drop counter.
+          alert(
+            'TcpstateListenDropsPerPort',
+            'warning',
+            labels.fmt(|||
+              increase(tcpstate_listen_drops_total[%(window)s]) > %(threshold)s
+            |||, labels.nums(c.listenDropsPerPort)),
+            {
+              summary: labels.fmt('Port {{ $labels.port }} on {{ $labels.instance }}%(P)s%(C)s dropped {{ $value | humanize }} connections in %(window)s', T { window: c.listenDropsPerPort.window }),
+              description: labels.fmt("The listening sockets of port {{ $labels.port }} on {{ $labels.instance }}%(P)s%(C)s dropped {{ $value | humanize }} incoming connections over %(window)s (their own drop counter, the per-port share of TcpExt ListenDrops): mostly a full accept queue, the application does not call accept() fast enough. Compare tcpstate_listen_queue_length with tcpstate_listen_backlog and tcpstate_listen_syn_recv_sockets for this port; never-accepted CLOSE_WAIT sockets (cause not_accepted) on it say the same.", T { window: c.listenDropsPerPort.window }),
             },
           ),
         ],

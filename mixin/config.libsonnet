@@ -46,6 +46,12 @@
     },
     acceptQueueNearFull: { threshold: 0.8, 'for': '5m' },
     listenOverflows: { window: '5m' },
+    // Per listening port (tcpstate_listen_drops_total): fires when the port's listeners dropped
+    // more than `threshold` connections over `window`.
+    listenDropsPerPort: { threshold: 0, window: '5m' },
+    // TCP memory in use as a fraction of net.ipv4.tcp_mem's pressure threshold: warns before
+    // the kernel starts shrinking buffers.
+    tcpMemoryPressure: { threshold: 0.8, 'for': '5m' },
     exporterDown: { 'for': '5m' },
     exporterAbsent: { 'for': '15m' },
     exporterTargetsMissing: { 'for': '15m' },

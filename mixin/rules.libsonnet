@@ -25,6 +25,15 @@ local labels = import 'lib/labels.libsonnet';
             |||, L),
           },
           {
+            comment:: 'The same per cause (not_accepted, not_reading, not_closed; docs/metrics.md): the\nCLOSE_WAIT alerts list it in their descriptions.',
+            record: 'instance_process_port_cause:tcpstate_close_wait_sockets:sum',
+            expr: labels.fmt(|||
+              sum by (%(group)s, cause) (
+                tcpstate_close_wait_sockets
+              )
+            |||, L),
+          },
+          {
             record: 'instance_process_port:tcpstate_close_wait_oldest_age_seconds:max',
             expr: labels.fmt(|||
               max by (%(group)s) (

@@ -19,13 +19,17 @@ uint64_t PortCountKey(uint8_t state, Direction direction, PortKey port) {
   return uint64_t{state} << 20 | uint64_t{static_cast<uint8_t>(direction)} << 18 | port;
 }
 uint64_t ProcessKey(OwnerId owner, uint8_t state) { return uint64_t{owner} << 8 | state; }
-uint64_t CloseWaitKey(OwnerId owner, Direction direction, PortKey port) {
-  return uint64_t{owner} << 24 | uint64_t{static_cast<uint8_t>(direction)} << 20 | port;
+// The cause (2 bits) shares the key with the group: no extra look-up per socket.
+uint64_t CloseWaitKey(OwnerId owner, CloseWaitCause cause, Direction direction, PortKey port) {
+  return uint64_t{owner} << 24 | uint64_t{static_cast<uint8_t>(cause)} << 21 |
+         uint64_t{static_cast<uint8_t>(direction)} << 20 | port;
 }
 static_assert(kPortOther < (1U << 20), "a PortKey fits in 20 bits");
-uint32_t PendingKey(uint8_t state, Direction direction, PortKey port) {
-  return uint32_t{state} << 24 | uint32_t{static_cast<uint8_t>(direction)} << 20 | port;
+uint32_t PendingKey(uint8_t state, CloseWaitCause cause, Direction direction, PortKey port) {
+  return uint32_t{state} << 24 | uint32_t{static_cast<uint8_t>(cause)} << 21 |
+         uint32_t{static_cast<uint8_t>(direction)} << 20 | port;
 }
+static_assert(kCloseWaitCauseCount <= 4, "a cause fits in 2 bits");
 
 // FNV-1a over the destination tuple: 64 bits make collisions negligible at
 // the map sizes we cap at, and the map stays 16 bytes an entry.
@@ -129,9 +133,13 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
     auto& listener = listeners_[record.local_port];
     listener.queue += record.rqueue;
     listener.backlog += record.wqueue;
+    listener.drops += record.drops;
   }
   const auto [direction, port] = classifier_.Classify(record);
-  ++port_counts_[PortCountKey(record.state, direction, port)];
+  // Listeners' queue fields are the accept queue and backlog, not bytes.
+  const uint32_t rqueue = record.state == kListen ? 0 : record.rqueue;
+  const uint32_t wqueue = record.state == kListen ? 0 : record.wqueue;
+  port_counts_[PortCountKey(record.state, direction, port)].Add(rqueue, wqueue);
   if (direction == Direction::kOutbound && record.state != kListen) {
     TrackDestination(record, port);
   }
@@ -141,6 +149,7 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
   if (!is_close_wait && !(attributed && owners_ != nullptr)) return;
 
   const int64_t first_seen = is_close_wait ? tracker_.Observe(record.cookie, now_ms_) : 0;
+  const CloseWaitCause cause = ClassifyCloseWait(record.inode, record.rqueue);
   OwnerId owner = kOwnerUnknown;
   if (owners_ == nullptr) {
     owner = kOwnerUnknown;
@@ -149,20 +158,24 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
   } else if (cached) {
     owner = *cached;
   } else {
-    pending_.push_back({record.inode, PendingKey(record.state, direction, port)});
+    pending_.push_back(
+        {record.inode, PendingKey(record.state, cause, direction, port), rqueue, wqueue});
     if (is_close_wait) pending_first_seen_ms_.push_back(first_seen);
     return;
   }
-  AddOwned(owner, record.state, direction, port, first_seen);
+  AddOwned(owner, record.state, cause, direction, port, first_seen, rqueue, wqueue);
 }
 
-void PollAggregator::AddOwned(OwnerId owner, uint8_t state, Direction direction, PortKey port,
-                              int64_t first_seen_ms) {
+void PollAggregator::AddOwned(OwnerId owner, uint8_t state, CloseWaitCause cause,
+                              Direction direction, PortKey port, int64_t first_seen_ms,
+                              uint32_t rqueue, uint32_t wqueue) {
   const bool attributed =
       owners_ != nullptr && state < 32 && (config_.processes.states & StateBit(state));
-  if (attributed) ++*process_counts_.TryEmplace(ProcessKey(owner, state), 0).first;
+  if (attributed) {
+    process_counts_.TryEmplace(ProcessKey(owner, state), Tally{}).first->Add(rqueue, wqueue);
+  }
   if (state != kCloseWait) return;
-  auto& group = close_wait_[CloseWaitKey(owner, direction, port)];
+  auto& group = close_wait_[CloseWaitKey(owner, cause, direction, port)];
   if (group.sockets == 0) {
     group.oldest_first_seen_ms = first_seen_ms;
     group.aged.assign(config_.close_wait.age_thresholds.size(), 0);
@@ -199,8 +212,9 @@ SocketTable PollAggregator::Finish() {
       const OwnerId owner = owners_->Lookup(p.inode).value_or(kOwnerUnknown);
       const auto state = static_cast<uint8_t>(p.key >> 24);
       const int64_t first_seen = state == kCloseWait ? pending_first_seen_ms_[close_wait++] : 0;
-      AddOwned(owner, state, static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff,
-               first_seen);
+      AddOwned(owner, state, static_cast<CloseWaitCause>((p.key >> 21) & 3),
+               static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff, first_seen, p.rqueue,
+               p.wqueue);
     }
   }
   pending_.clear();
@@ -218,7 +232,7 @@ SocketTable PollAggregator::Finish() {
   std::map<PortKey, uint64_t> port_totals;
   for (const auto& [key, count] : port_counts_) {
     const PortKey port = static_cast<PortKey>(key & 0x3ffff);
-    if (port < kPortEphemeral) port_totals[port] += count;
+    if (port < kPortEphemeral) port_totals[port] += count.sockets;
   }
   const auto kept_ports = TopKeys(port_totals, config_.ports.max_distinct);
   table.folded_ports = port_totals.size() - kept_ports.size();
@@ -237,10 +251,10 @@ SocketTable PollAggregator::Finish() {
     return {info.name, config_.processes.pid_label ? std::to_string(info.pid) : ""};
   };
   std::map<ProcessLabel, uint64_t> process_totals;
-  process_counts_.ForEach([&](uint64_t key, uint64_t count) {
+  process_counts_.ForEach([&](uint64_t key, const Tally& count) {
     const auto owner = static_cast<OwnerId>(key >> 8);
     if (owner == kOwnerNone || owner == kOwnerUnknown) return;
-    process_totals[owner_label(owner)] += count;
+    process_totals[owner_label(owner)] += count.sockets;
   });
   for (const auto& [key, group] : close_wait_) {
     const auto owner = static_cast<OwnerId>(key >> 24);
@@ -257,22 +271,30 @@ SocketTable PollAggregator::Finish() {
   };
 
   // Merge into final series; std::map keeps the output order stable.
-  std::map<std::tuple<uint8_t, Direction, std::string>, uint64_t> ports;
+  auto merge = [](Tally& into, const Tally& from) {
+    into.sockets += from.sockets;
+    into.recv_bytes += from.recv_bytes;
+    into.send_bytes += from.send_bytes;
+  };
+  std::map<std::tuple<uint8_t, Direction, std::string>, Tally> ports;
   for (const auto& [key, count] : port_counts_) {
-    ports[{static_cast<uint8_t>(key >> 20), static_cast<Direction>((key >> 18) & 1),
-           port_label(static_cast<PortKey>(key & 0x3ffff))}] += count;
+    merge(ports[{static_cast<uint8_t>(key >> 20), static_cast<Direction>((key >> 18) & 1),
+                 port_label(static_cast<PortKey>(key & 0x3ffff))}],
+          count);
   }
   for (const auto& [k, count] : ports) {
-    table.ports.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
+    table.ports.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count.sockets,
+                           count.recv_bytes, count.send_bytes});
   }
 
-  std::map<std::tuple<std::string, std::string, uint8_t>, uint64_t> processes;
-  process_counts_.ForEach([&](uint64_t key, uint64_t count) {
+  std::map<std::tuple<std::string, std::string, uint8_t>, Tally> processes;
+  process_counts_.ForEach([&](uint64_t key, const Tally& count) {
     auto [name, pid] = process_label(static_cast<OwnerId>(key >> 8));
-    processes[{name, pid, static_cast<uint8_t>(key & 0xff)}] += count;
+    merge(processes[{name, pid, static_cast<uint8_t>(key & 0xff)}], count);
   });
   for (const auto& [k, count] : processes) {
-    table.processes.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count});
+    table.processes.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), count.sockets,
+                               count.recv_bytes, count.send_bytes});
   }
 
   // Open fds, for the label sets of tcpstate_process_sockets: of the
@@ -289,7 +311,7 @@ SocketTable PollAggregator::Finish() {
     }
     return a.open_fds > b.open_fds;
   };
-  process_counts_.ForEach([&](uint64_t key, uint64_t) {
+  process_counts_.ForEach([&](uint64_t key, const Tally&) {
     const auto owner = static_cast<OwnerId>(key >> 8);
     if (owner == kOwnerNone || owner == kOwnerUnknown) return;
     const OwnerInfo& info = owners_->Owner(owner);
@@ -302,11 +324,14 @@ SocketTable PollAggregator::Finish() {
   });
   for (auto& [label, series] : fds) table.process_fds.push_back(std::move(series));
 
-  std::map<std::tuple<std::string, std::string, Direction, std::string>, CloseWaitGroup> close_wait;
+  std::map<std::tuple<std::string, std::string, Direction, std::string, CloseWaitCause>,
+           CloseWaitGroup>
+      close_wait;
   for (const auto& [key, group] : close_wait_) {
     auto [name, pid] = process_label(static_cast<OwnerId>(key >> 24));
     auto& merged = close_wait[{name, pid, static_cast<Direction>((key >> 20) & 1),
-                               port_label(static_cast<PortKey>(key & 0xfffff))}];
+                               port_label(static_cast<PortKey>(key & 0xfffff)),
+                               static_cast<CloseWaitCause>((key >> 21) & 3)}];
     if (merged.sockets == 0) {
       merged = group;
       continue;
@@ -316,9 +341,10 @@ SocketTable PollAggregator::Finish() {
     for (size_t i = 0; i < merged.aged.size(); ++i) merged.aged[i] += group.aged[i];
   }
   for (const auto& [k, group] : close_wait) {
-    table.close_wait.push_back(
-        {std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), group.sockets,
-         static_cast<double>(now_ms_ - group.oldest_first_seen_ms) / 1000.0, group.aged});
+    table.close_wait.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k),
+                                std::get<4>(k), group.sockets,
+                                static_cast<double>(now_ms_ - group.oldest_first_seen_ms) / 1000.0,
+                                group.aged});
   }
 
   std::map<std::string, Listener> listeners;
@@ -326,9 +352,23 @@ SocketTable PollAggregator::Finish() {
     auto& merged = listeners[port_label(classifier_.Filter(port))];
     merged.queue += listener.queue;
     merged.backlog += listener.backlog;
+    merged.drops += listener.drops;
+  }
+  // SYN_RECV beside the accept queue, from the port counts (no per-socket work).
+  for (const auto& [key, count] : port_counts_) {
+    const auto state = static_cast<uint8_t>(key >> 20);
+    if ((state != kSynRecv && state != kNewSynRecv) ||
+        static_cast<Direction>((key >> 18) & 1) != Direction::kInbound) {
+      continue;
+    }
+    if (auto it = listeners.find(port_label(static_cast<PortKey>(key & 0x3ffff)));
+        it != listeners.end()) {
+      it->second.syn_recv += count.sockets;
+    }
   }
   for (const auto& [port, listener] : listeners) {
-    table.listeners.push_back({port, listener.queue, listener.backlog});
+    table.listeners.push_back(
+        {port, listener.queue, listener.backlog, listener.drops, listener.syn_recv});
   }
 
   std::map<std::string, uint64_t> outbound;

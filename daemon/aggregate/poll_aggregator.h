@@ -20,6 +20,7 @@
 #include "aggregate/close_wait_tracker.h"
 #include "aggregate/port_classifier.h"
 #include "aggregate/socket_table.h"
+#include "common/close_wait_cause.h"
 #include "common/flat_hash_map.h"
 #include "config/config.h"
 #include "netlink/tcp_table_reader.h"
@@ -49,12 +50,27 @@ class PollAggregator : public TableSink {
 
  private:
   // A socket waiting for Resolve(), 8 bytes (a cold poll holds one per
-  // owned socket): the inode and PendingKey(state, direction, port). The
+  // owned socket): the inode and PendingKey(state, cause, direction, port). The
   // first-seen times of CLOSE_WAIT ones are in pending_first_seen_ms_, in the
   // same order.
   struct Pending {
     uint32_t inode;
     uint32_t key;
+    uint32_t rqueue;
+    uint32_t wqueue;
+  };
+  // Sockets and the bytes in their receive and send queues (idiag_rqueue,
+  // idiag_wqueue; not for listeners, where they are the accept queue and
+  // backlog): added to the counters each record touches anyway.
+  struct Tally {
+    uint64_t sockets = 0;
+    uint64_t recv_bytes = 0;
+    uint64_t send_bytes = 0;
+    void Add(uint32_t rqueue, uint32_t wqueue) {
+      ++sockets;
+      recv_bytes += rqueue;
+      send_bytes += wqueue;
+    }
   };
   struct CloseWaitGroup {
     uint64_t sockets = 0;
@@ -64,6 +80,8 @@ class PollAggregator : public TableSink {
   struct Listener {
     uint64_t queue = 0;
     uint64_t backlog = 0;
+    uint64_t drops = 0;
+    uint64_t syn_recv = 0;
   };
   struct Destination {
     uint32_t sockets = 0;
@@ -72,8 +90,8 @@ class PollAggregator : public TableSink {
 
   bool LooksUpOwner(const SocketRecord& record) const;
   void Count(const SocketRecord& record, std::optional<OwnerId> cached);
-  void AddOwned(OwnerId owner, uint8_t state, Direction direction, PortKey port,
-                int64_t first_seen_ms);
+  void AddOwned(OwnerId owner, uint8_t state, CloseWaitCause cause, Direction direction,
+                PortKey port, int64_t first_seen_ms, uint32_t rqueue, uint32_t wqueue);
   void TrackDestination(const SocketRecord& record, PortKey port);
 
   const Config& config_;
@@ -85,8 +103,8 @@ class PollAggregator : public TableSink {
   PortClassifier classifier_;
   std::array<uint64_t, 256> by_state_{};
   uint64_t total_ = 0;
-  std::unordered_map<uint64_t, uint64_t> port_counts_;       // state|dir|port
-  FlatHashMap<uint64_t, uint64_t> process_counts_;           // owner|state
+  std::unordered_map<uint64_t, Tally> port_counts_;          // state|dir|port
+  FlatHashMap<uint64_t, Tally> process_counts_;              // owner|state
   std::unordered_map<uint64_t, CloseWaitGroup> close_wait_;  // owner|dir|port
   std::map<uint16_t, Listener> listeners_;
   std::unordered_map<uint64_t, Destination> destinations_;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aggregate/port_classifier.h"
+#include "common/close_wait_cause.h"
 
 namespace tcpstate {
 
@@ -17,6 +18,9 @@ struct PortSeries {
   Direction direction;
   std::string port;
   uint64_t sockets;
+  // Bytes queued in those sockets (Recv-Q, Send-Q); 0 for listeners.
+  uint64_t recv_bytes = 0;
+  uint64_t send_bytes = 0;
 };
 
 struct ProcessSeries {
@@ -24,6 +28,8 @@ struct ProcessSeries {
   std::string pid;  // empty unless the pid label is enabled
   uint8_t state;
   uint64_t sockets;
+  uint64_t recv_bytes = 0;
+  uint64_t send_bytes = 0;
 };
 
 // The open fds of the processes behind one tcpstate_process_sockets label
@@ -41,6 +47,7 @@ struct CloseWaitSeries {
   std::string pid;
   Direction direction;
   std::string port;
+  CloseWaitCause cause;
   uint64_t sockets;
   double oldest_age_seconds;
   std::vector<uint64_t> aged_sockets;  // one per configured age threshold
@@ -50,6 +57,8 @@ struct ListenSeries {
   std::string port;
   uint64_t queue;
   uint64_t backlog;
+  uint64_t drops;     // SK_MEMINFO_DROPS summed over the port's listeners
+  uint64_t syn_recv;  // inbound SYN_RECV + NEW_SYN_RECV sockets of the port
 };
 
 struct OutboundSeries {

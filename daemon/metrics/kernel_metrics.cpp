@@ -35,6 +35,16 @@ constexpr MetricName kSysctlMetrics[] = {
     {"tcpstate_kernel_tcp_child_ehash_entries",
      "net.ipv4.tcp_child_ehash_entries (node's namespace only): established hash size given "
      "to network namespaces created from now on; 0 makes them share the node's."},
+    {"tcpstate_kernel_tcp_mem_low_bytes",
+     "net.ipv4.tcp_mem (first, in bytes): below it TCP memory is not under pressure."},
+    {"tcpstate_kernel_tcp_mem_pressure_bytes",
+     "net.ipv4.tcp_mem (second, in bytes): above it the kernel shrinks socket buffers "
+     "(TCP memory pressure)."},
+    {"tcpstate_kernel_tcp_mem_high_bytes",
+     "net.ipv4.tcp_mem (third, in bytes): TCP memory allocations fail beyond it."},
+    {"tcpstate_kernel_tcp_memory_in_use_bytes",
+     "TCP memory in use by all sockets of the node (/proc/net/sockstat TCP mem, in bytes), "
+     "to compare with the tcp_mem thresholds."},
 };
 static_assert(std::size(kSysctlMetrics) == kSysctlCount);
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "common/close_wait_cause.h"
 #include "common/tcp_state.h"
 #include "metrics/build_info.h"
 #include "metrics/kernel_metrics.h"
@@ -88,6 +89,26 @@ void RenderSockets(const SocketTable& t, Families& f) {
           static_cast<double>(s.sockets));
   }
 
+  // Queued bytes per (direction, port), summed over states: two series per
+  // (direction, port) label pair, so bounded by the port cap.
+  std::map<std::pair<Direction, std::string>, std::pair<uint64_t, uint64_t>> port_bytes;
+  for (const auto& s : t.ports) {
+    auto& b = port_bytes[{s.direction, s.port}];
+    b.first += s.recv_bytes;
+    b.second += s.send_bytes;
+  }
+  f.Start("tcpstate_port_queue_bytes",
+          "Bytes queued in the TCP sockets of a port (queue=recv: received, not read by the "
+          "application, ss Recv-Q; queue=send: not yet acknowledged by the peer, ss Send-Q). "
+          "Listeners count 0 (their queue fields are the accept queue and backlog).",
+          MetricType::Gauge);
+  for (const auto& [k, b] : port_bytes) {
+    for (const auto& [queue, bytes] : {std::pair{"recv", b.first}, std::pair{"send", b.second}}) {
+      f.Add({{"direction", DirectionLabel(k.first)}, {"port", k.second}, {"queue", queue}},
+            static_cast<double>(bytes));
+    }
+  }
+
   f.Start("tcpstate_listen_queue_length",
           "Connections waiting in the accept queue of the listening sockets on a port.",
           MetricType::Gauge);
@@ -95,6 +116,16 @@ void RenderSockets(const SocketTable& t, Families& f) {
   f.Start("tcpstate_listen_backlog",
           "Configured accept backlog of the listening sockets on a port.", MetricType::Gauge);
   for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.backlog));
+  f.Start("tcpstate_listen_drops_total",
+          "Connections dropped by the listening sockets of the port (their sk_drops, "
+          "INET_DIAG_SKMEMINFO SK_MEMINFO_DROPS; the per-port share of TcpExt ListenDrops). "
+          "Resets when a listener is re-created.",
+          MetricType::Counter);
+  for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.drops));
+  f.Start("tcpstate_listen_syn_recv_sockets",
+          "Inbound SYN_RECV and NEW_SYN_RECV sockets (handshakes not completed) of the port.",
+          MetricType::Gauge);
+  for (const auto& l : t.listeners) f.Add({{"port", l.port}}, static_cast<double>(l.syn_recv));
 
   f.Start("tcpstate_outbound_local_ports_max",
           "Largest number of local ports in use toward one destination (local "
@@ -134,6 +165,26 @@ void RenderSockets(const SocketTable& t, Families& f) {
       AppendProcessLabels(labels, p.process, p.pid, t.pid_label);
       f.Add(std::move(labels), static_cast<double>(p.max_fds));
     }
+    std::map<std::pair<std::string, std::string>, std::pair<uint64_t, uint64_t>> process_bytes;
+    for (const auto& p : t.processes) {
+      auto& b = process_bytes[{p.process, p.pid}];
+      b.first += p.recv_bytes;
+      b.second += p.send_bytes;
+    }
+    f.Start("tcpstate_process_queue_bytes",
+            "Bytes queued in the TCP sockets of a process (queue=recv: received, not read; "
+            "queue=send: not yet acknowledged), summed over the attributed states. Who holds the "
+            "node's TCP "
+            "memory.",
+            MetricType::Gauge);
+    for (const auto& [k, b] : process_bytes) {
+      for (const auto& [queue, bytes] : {std::pair{"recv", b.first}, std::pair{"send", b.second}}) {
+        Labels labels;
+        AppendProcessLabels(labels, k.first, k.second, t.pid_label);
+        labels.push_back({"queue", queue});
+        f.Add(std::move(labels), static_cast<double>(bytes));
+      }
+    }
   }
 
   auto close_wait_labels = [&](const CloseWaitSeries& c) {
@@ -141,11 +192,13 @@ void RenderSockets(const SocketTable& t, Families& f) {
     AppendProcessLabels(labels, c.process, c.pid, t.pid_label);
     labels.push_back({"direction", DirectionLabel(c.direction)});
     labels.push_back({"port", c.port});
+    labels.push_back({"cause", std::string(CloseWaitCauseName(c.cause))});
     return labels;
   };
   f.Start("tcpstate_close_wait_sockets",
-          "CLOSE_WAIT sockets by owning process and port: the peer closed and "
-          "the process has not called close().",
+          "CLOSE_WAIT sockets by owning process, port and cause: the peer closed and the "
+          "socket was never accepted (not_accepted), its EOF not read (not_reading) or it "
+          "was read and never closed (not_closed).",
           MetricType::Gauge);
   for (const auto& c : t.close_wait) {
     f.Add(close_wait_labels(c), static_cast<double>(c.sockets));

@@ -35,13 +35,18 @@ T Load(const uint8_t* p) {
   return value;
 }
 
-// Attributes follow inet_diag_msg; none is needed for counting, but each one
-// must lie inside the message.
-bool AttributesWellFormed(const uint8_t* p, size_t len) {
+// Attributes follow inet_diag_msg; each one must lie inside the message. The
+// one we read: INET_DIAG_SKMEMINFO, an array of u32 indexed by SK_MEMINFO_*
+// (linux/sock_diag.h); a shorter one (older kernel) leaves drops at 0.
+bool AttributesWellFormed(const uint8_t* p, size_t len, SocketRecord& record) {
   while (len > 0) {
     if (len < sizeof(nlattr)) return false;
     const auto attr = Load<nlattr>(p);
     if (attr.nla_len < sizeof(nlattr) || attr.nla_len > len) return false;
+    if ((attr.nla_type & NLA_TYPE_MASK) == INET_DIAG_SKMEMINFO &&
+        attr.nla_len >= NLA_HDRLEN + (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t)) {
+      record.drops = Load<uint32_t>(p + NLA_HDRLEN + SK_MEMINFO_DROPS * sizeof(uint32_t));
+    }
     const size_t step = NLA_ALIGN(attr.nla_len);
     if (step >= len) return true;
     p += step;
@@ -59,13 +64,13 @@ Result<SocketRecord> DecodeInetDiagMsg(const uint8_t* payload, size_t len) {
     return Failure(ErrorKind::kInvalid,
                    "inet_diag message with address family " + std::to_string(msg.idiag_family));
   }
-  if (!AttributesWellFormed(payload + NLMSG_ALIGN(sizeof(inet_diag_msg)),
-                            len > NLMSG_ALIGN(sizeof(inet_diag_msg))
-                                ? len - NLMSG_ALIGN(sizeof(inet_diag_msg))
-                                : 0)) {
+  SocketRecord record;
+  if (!AttributesWellFormed(
+          payload + NLMSG_ALIGN(sizeof(inet_diag_msg)),
+          len > NLMSG_ALIGN(sizeof(inet_diag_msg)) ? len - NLMSG_ALIGN(sizeof(inet_diag_msg)) : 0,
+          record)) {
     return Failure(ErrorKind::kInvalid, "inet_diag attribute overruns message");
   }
-  SocketRecord record;
   record.family = msg.idiag_family;
   record.state = msg.idiag_state;
   record.local_port = ntohs(msg.id.idiag_sport);

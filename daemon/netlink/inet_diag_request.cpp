@@ -8,6 +8,8 @@
 
 namespace tcpstate {
 
+uint8_t ListenerExtensions() { return 1U << (INET_DIAG_SKMEMINFO - 1); }
+
 uint16_t RecordTypeFor(const DumpRequest& request) {
   return request.family == AF_UNSPEC ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY;
 }
@@ -20,19 +22,19 @@ std::vector<uint8_t> BuildInetDiagDumpRequest(const DumpRequest& request, uint32
   nlh->nlmsg_type = RecordTypeFor(request);
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = seq;
-  // No extensions: counts need only the fixed inet_diag_msg, and every
-  // extension costs the kernel work per socket.
+  // Extensions only where asked (the LISTEN request): counts need only the
+  // fixed inet_diag_msg, and every extension costs the kernel work per socket.
   if (legacy) {
     auto* req = static_cast<inet_diag_req*>(mnl_nlmsg_put_extra_header(nlh, body));
     req->idiag_family = AF_UNSPEC;  // ignored by the kernel for dumps
     req->idiag_states = request.states;
-    req->idiag_ext = 0;
+    req->idiag_ext = request.extensions;
   } else {
     auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, body));
     req->sdiag_family = request.family;
     req->sdiag_protocol = IPPROTO_TCP;
     req->idiag_states = request.states;
-    req->idiag_ext = 0;
+    req->idiag_ext = request.extensions;
   }
   buffer.resize(nlh->nlmsg_len);
   return buffer;

@@ -19,7 +19,14 @@ namespace tcpstate {
 struct DumpRequest {
   uint8_t family = 0;   // AF_INET, AF_INET6, or AF_UNSPEC for both (legacy request)
   uint32_t states = 0;  // bitmask of TcpState bits
+  // idiag_ext: bit (INET_DIAG_x - 1) asks for attribute INET_DIAG_x. Only the
+  // small LISTEN request asks for any (kListenerExtensions).
+  uint8_t extensions = 0;
 };
+
+// INET_DIAG_SKMEMINFO (linux/inet_diag.h): the listener's sk_drops, which
+// tcp_listendrop() increments for every connection the listener drops.
+uint8_t ListenerExtensions();
 
 // The nlmsg_type the kernel stamps on the records answering `request`: it
 // echoes the request's type.

@@ -21,6 +21,9 @@ struct SocketRecord {
   // For LISTEN: current accept queue and configured backlog.
   uint32_t rqueue = 0;
   uint32_t wqueue = 0;
+  // SK_MEMINFO_DROPS of INET_DIAG_SKMEMINFO (linux/sock_diag.h), asked for
+  // on listeners only; 0 when the attribute is absent.
+  uint32_t drops = 0;
 };
 
 }  // namespace tcpstate

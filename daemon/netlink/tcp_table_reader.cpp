@@ -128,13 +128,14 @@ Result<TcpTableReader::DumpOutcome> TcpTableReader::RunDump(NetlinkTransport& tr
 Status TcpTableReader::Read(TableSink& sink, TableReadStats& stats, const ReadOptions& options) {
   const uint32_t not_listen = kAllStatesMask & ~StateBit(kListen) &
                               ~(options.bound_inactive ? 0U : StateBit(kBoundInactive));
+  const uint8_t listener_ext = ListenerExtensions();
   const std::array<DumpRequest, 2> single_walk = {{
-      {AF_UNSPEC, StateBit(kListen)},
+      {AF_UNSPEC, StateBit(kListen), listener_ext},
       {AF_UNSPEC, not_listen},
   }};
   const std::array<DumpRequest, 4> per_family = {{
-      {AF_INET, StateBit(kListen)},
-      {AF_INET6, StateBit(kListen)},
+      {AF_INET, StateBit(kListen), listener_ext},
+      {AF_INET6, StateBit(kListen), listener_ext},
       {AF_INET, not_listen},
       {AF_INET6, not_listen},
   }};

@@ -1,5 +1,7 @@
 #include "procfs/kernel_settings.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <iterator>
@@ -12,8 +14,9 @@ namespace {
 
 struct SysctlSpec {
   Sysctl sysctl;
-  const char* path;  // below <proc>/sys
-  int field;         // which whitespace-separated field
+  const char* path;    // below <proc>/sys
+  int field;           // which whitespace-separated field
+  bool pages = false;  // a count of pages, published in bytes
 };
 
 constexpr SysctlSpec kSysctls[] = {
@@ -30,8 +33,33 @@ constexpr SysctlSpec kSysctls[] = {
     {Sysctl::kTcpMaxOrphans, "net/ipv4/tcp_max_orphans", 0},
     {Sysctl::kTcpEhashEntries, "net/ipv4/tcp_ehash_entries", 0},
     {Sysctl::kTcpChildEhashEntries, "net/ipv4/tcp_child_ehash_entries", 0},
+    {Sysctl::kTcpMemLow, "net/ipv4/tcp_mem", 0, true},
+    {Sysctl::kTcpMemPressure, "net/ipv4/tcp_mem", 1, true},
+    {Sysctl::kTcpMemHigh, "net/ipv4/tcp_mem", 2, true},
 };
-static_assert(std::size(kSysctls) == kSysctlCount);
+static_assert(std::size(kSysctls) + 1 == kSysctlCount);  // + sockstat's TCP mem
+
+int64_t PageSize() {
+  static const int64_t size = sysconf(_SC_PAGESIZE);
+  return size;
+}
+
+// "TCP: inuse 1 orphan 0 tw 37 alloc 60 mem 315" of <proc>/net/sockstat.
+std::optional<int64_t> ReadSockstatTcpMemPages(const std::filesystem::path& path) {
+  auto content = ReadSmallFile(path.string(), 4096);
+  if (!content.ok()) return std::nullopt;
+  std::string_view text = *content;
+  const size_t line = text.find("TCP: ");
+  if (line == std::string_view::npos) return std::nullopt;
+  text = text.substr(line, text.find('\n', line) - line);
+  const size_t key = text.find(" mem ");
+  if (key == std::string_view::npos) return std::nullopt;
+  text.remove_prefix(key + 5);
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr == text.data()) return std::nullopt;
+  return value;
+}
 
 std::optional<int64_t> ReadField(const std::filesystem::path& path, int field) {
   auto content = ReadSmallFile(path.string(), 256);
@@ -58,10 +86,15 @@ Result<KernelSettings> ReadKernelSettings(const std::filesystem::path& proc_root
   KernelSettings settings;
   for (const auto& spec : kSysctls) {
     if (auto value = ReadField(proc_root / "sys" / spec.path, spec.field)) {
-      settings.values.push_back({spec.sysctl, *value});
+      settings.values.push_back({spec.sysctl, spec.pages ? *value * PageSize() : *value});
     } else {
       settings.missing.push_back(spec.path);
     }
+  }
+  if (auto pages = ReadSockstatTcpMemPages(proc_root / "net" / "sockstat")) {
+    settings.values.push_back({Sysctl::kTcpMemoryInUse, *pages * PageSize()});
+  } else {
+    settings.missing.push_back("net/sockstat");
   }
   if (settings.values.empty()) {
     return MakeError(ErrorKind::kSystem, "no sysctl readable below " + (proc_root / "sys").string(),

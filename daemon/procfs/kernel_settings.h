@@ -28,8 +28,16 @@ enum class Sysctl : uint8_t {
   kTcpMaxOrphans,
   kTcpEhashEntries,
   kTcpChildEhashEntries,
+  // net.ipv4.tcp_mem (pages, read as bytes): below low no pressure, from
+  // pressure on the kernel shrinks buffers, at high allocations fail.
+  kTcpMemLow,
+  kTcpMemPressure,
+  kTcpMemHigh,
+  // Not a sysctl: /proc/net/sockstat "TCP: ... mem N", the pages all TCP
+  // sockets hold now (a node-wide count), read as bytes.
+  kTcpMemoryInUse,
 };
-inline constexpr size_t kSysctlCount = 13;
+inline constexpr size_t kSysctlCount = 17;
 
 struct KernelSetting {
   Sysctl sysctl;

@@ -222,7 +222,7 @@ tests:
               port: "5432"
             exp_annotations:
               summary: "api on node-a:9814 has a CLOSE_WAIT socket 2m 0s old (outbound port 5432)"
-              description: "The oldest CLOSE_WAIT socket of api (outbound port 5432) on node-a:9814 has waited 2m 0s for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small."
+              description: "The oldest CLOSE_WAIT socket of api (outbound port 5432) on node-a:9814 has waited 2m 0s for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small. (not_closed: the application read the EOF and never called close(), a leak in its code; not_reading: it has not read the socket since the peer closed, a stuck thread or a pool that never polls idle connections; not_accepted: never taken from the listener's accept queue, the server is overloaded or its accept loop is stuck (capacity, not a leak))."
               runbook_url: "https://github.com/tcpstate/tcpstate_exporter/blob/main/docs/runbook.md#tcpstateclosewaitlingering"
 EOF
 run "$promtool" test rules "$tmp/threshold-test/threshold.test.yml"

@@ -79,6 +79,10 @@ local lib = import 'lib.libsonnet';
         custom+: { thresholdsStyle: { mode: 'dashed' } },
         thresholds: lib.thresholds([['green', null], ['orange', c.fdUsage.threshold]]),
       } } },
+      // Issue 13: why the sockets are there (docs/metrics.md, label cause).
+      lib.timeseries('CLOSE_WAIT by cause', "CLOSE_WAIT sockets per cause: not_closed (the application read the EOF and never called close(): a leak in its code), not_reading (it has not read the socket since the peer closed: a stuck reader or a pool that never polls idle connections), not_accepted (never taken from the listener's accept queue: the server is overloaded or its accept loop is stuck, capacity rather than a leak; process (none), the listening port).", 'short', [
+        lib.target(q('sum by (%(i)s, cause) (tcpstate_close_wait_sockets{%(selPod)s, process=~"$process", port=~"$port"}) > 0'), '{{cause}} @ {{instance}}'),
+      ], [0, 80, 24, 8]),
     ]),
   },
 }

@@ -58,6 +58,19 @@ local lib = import 'lib.libsonnet';
         lib.target(q('max by (%(i)s) (tcpstate_kernel_tcp_max_syn_backlog{%(selPod)s})'), '__auto', instant=true, table=true),
         lib.target(q('max by (%(i)s) (tcpstate_kernel_tcp_max_orphans{%(selPod)s})'), '__auto', instant=true, table=true),
       ], [0, 29, 24, 7]) + { fieldConfig+: { overrides: [{ matcher: { id: 'byName', options: 'port range low' }, properties: [{ id: 'unit', value: 'none' }] }, { matcher: { id: 'byName', options: 'port range high' }, properties: [{ id: 'unit', value: 'none' }] }, { matcher: { id: 'byName', options: 'tcp_tw_reuse' }, properties: [{ id: 'unit', value: 'none' }] }, { matcher: { id: 'byName', options: 'tcp_fin_timeout' }, properties: [{ id: 'unit', value: 's' }] }, { matcher: { id: 'byName', options: 'keepalive_time' }, properties: [{ id: 'unit', value: 's' }] }, { matcher: { id: 'byName', options: 'keepalive_intvl' }, properties: [{ id: 'unit', value: 's' }] }] }, transformations: [{ id: 'merge', options: {} }, { id: 'organize', options: { excludeByName: { Time: true }, indexByName: {}, renameByName: { 'Value #A': 'tcp_max_tw_buckets', 'Value #B': 'port range low', 'Value #C': 'port range high', 'Value #D': 'tcp_tw_reuse', 'Value #E': 'tcp_fin_timeout', 'Value #F': 'keepalive_time', 'Value #G': 'keepalive_intvl', 'Value #H': 'keepalive_probes', 'Value #I': 'somaxconn', 'Value #J': 'tcp_max_syn_backlog', 'Value #K': 'tcp_max_orphans' } } }] },
+      // Issue 13: who holds TCP memory, against the kernel's thresholds.
+      lib.timeseries('TCP memory vs tcp_mem', "TCP memory in use on the node (/proc/net/sockstat TCP mem) against net.ipv4.tcp_mem: above pressure the kernel shrinks socket buffers, at high allocations fail (TcpstateTcpMemoryPressure warns at 80% of pressure). tcp_mem is shown in the node's own namespace only.", 'bytes', [
+        lib.target(q('max by (%(i)s) (tcpstate_kernel_tcp_memory_in_use_bytes{%(selPod)s})'), '{{instance}} in use'),
+        lib.target(q('max by (%(i)s) (tcpstate_kernel_tcp_mem_low_bytes{%(selPod)s})'), '{{instance}} tcp_mem low'),
+        lib.target(q('max by (%(i)s) (tcpstate_kernel_tcp_mem_pressure_bytes{%(selPod)s})'), '{{instance}} tcp_mem pressure'),
+        lib.target(q('max by (%(i)s) (tcpstate_kernel_tcp_mem_high_bytes{%(selPod)s})'), '{{instance}} tcp_mem high'),
+      ], [0, 36, 12, 8]),
+      lib.bargauge('Top processes by queued bytes', 'The 10 processes whose TCP sockets hold the most bytes in their queues (recv: received and not read, ss Recv-Q; send: not yet acknowledged, ss Send-Q).', 'bytes', [
+        lib.target(q('topk(10, sum by (%(i)s, process, queue) (tcpstate_process_queue_bytes{%(selPod)s}))'), '{{process}} {{queue}} @ {{instance}}', instant=true),
+      ], [12, 36, 12, 8]),
+      lib.bargauge('Top ports by queued bytes', 'The 10 (direction, port) pairs whose TCP sockets hold the most queued bytes (listeners excluded).', 'bytes', [
+        lib.target(q('topk(10, sum by (%(i)s, direction, port, queue) (tcpstate_port_queue_bytes{%(selPod)s}))'), '{{direction}} :{{port}} {{queue}} @ {{instance}}', instant=true),
+      ], [0, 44, 24, 8]),
     ]),
   },
 }

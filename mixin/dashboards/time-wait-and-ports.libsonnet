@@ -50,6 +50,11 @@ local lib = import 'lib.libsonnet';
         lib.target(q('rate(tcpstate_tcpext_listen_overflows_total{%(selPod)s}[$__rate_interval])'), '{{instance}} ListenOverflows'),
         lib.target(q('rate(tcpstate_tcpext_listen_drops_total{%(selPod)s}[$__rate_interval])'), '{{instance}} ListenDrops'),
       ], [0, 40, 12, 8]),
+      // Issue 13: which port drops, and its handshakes in progress.
+      lib.timeseries('Listen drops and SYN_RECV per port', "Connections dropped per second by the listeners of each port (tcpstate_listen_drops_total, each listener's own drop counter: the port behind ListenDrops) and the port's handshakes in progress (SYN_RECV, dashed).", 'short', [
+        lib.target(q('rate(tcpstate_listen_drops_total{%(selPod)s, port=~"$port"}[$__rate_interval])'), ':{{port}} @ {{instance}} drops/s'),
+        lib.target(q('tcpstate_listen_syn_recv_sockets{%(selPod)s, port=~"$port"}'), ':{{port}} @ {{instance}} syn_recv'),
+      ], [0, 62, 24, 8]),
       lib.timeseries('Connection aborts', 'TcpExt TCPAbortOnClose (application closed with unread data: RST sent) and TCPAbortOnTimeout (connection given up after retransmission or keepalive timeouts) per second.', 'cps', [
         lib.target(q('rate(tcpstate_tcpext_abort_on_close_total{%(selPod)s}[$__rate_interval])'), '{{instance}} TCPAbortOnClose'),
         lib.target(q('rate(tcpstate_tcpext_abort_on_timeout_total{%(selPod)s}[$__rate_interval])'), '{{instance}} TCPAbortOnTimeout'),

@@ -40,6 +40,9 @@ It checks that:
      listening socket) of a soft RLIMIT_NOFILE of 64 (both checked in /proc first), with
      "(limit 64)" in its description; TcpstateFdExhaustionForecast fires for the leaker, whose
      fds climb with its CLOSE_WAIT sockets, and its description says that they grow too;
+  2b. a listener in the pod that never accepts (backlog 1) drops its clients' SYNs:
+     TcpstateListenDropsPerPort reaches the webhook for that port, with the pod's labels;
+  2c. TcpstateTcpMemoryPressure (threshold lowered) fires and names the top holder;
   3. after the leaker exits, the three alerts resolve and the webhook receives them with
      status "resolved" (and not before the leaker exits).
 
@@ -102,7 +105,9 @@ RENDER_CONFIG = "{ " + ", ".join([
     "timeWaitOverflow+: { window: '20s' }",
     "ephemeralPortExhaustion+: { warning+: { 'for': '5s' }, critical+: { 'for': '5s' } }",
     "acceptQueueNearFull+: { 'for': '5s' }",
-    "listenOverflows+: { window: '20s' }",
+    "listenOverflows+: { window: '20s' }", "listenDropsPerPort+: { window: '20s' }",
+    # Any TCP memory in use on this node fires (its real use is far below 0.8 of tcp_mem).
+    "tcpMemoryPressure+: { threshold: 1e-12, 'for': '5s' }",
     "exporterDown+: { 'for': '5s' }", "exporterAbsent+: { 'for': '5s' }",
     "exporterTargetsMissing+: { 'for': '5s' }", "exporterPollsFailing+: { 'for': '5s' }",
     "exporterSourceDown+: { 'for': '5s' }", "processAttributionUnavailable+: { 'for': '5s' }",
@@ -572,6 +577,54 @@ def wait_fd_alerts(h, pod):
     for name, (labels, annotations) in sorted(got.items()):
         log(f"webhook got {name} firing for {labels.get('process')}: "
             f"{annotations.get('description')}")
+DROP_BASE_PORT = 23470  # close_wait_causes.py: the overflowing listener is at +2
+
+
+def check_listen_drops_alert(h, pod):
+    """A listener with backlog 1 that never accepts, in the pod, with 6 clients: their SYNs
+    are dropped (and retried): TcpstateListenDropsPerPort must reach the webhook for that port
+    with the pod's labels."""
+    holder = h.spawn("drops", [sys.executable, os.path.join(HERE, "close_wait_causes.py"),
+                               "--port", str(DROP_BASE_PORT), "--name", "drop-server",
+                               "--not-accepted", "0", "--not-closed", "0", "--not-reading", "0",
+                               "--overflow", "6", "--max-seconds", str(OVERALL_TIMEOUT)],
+                     stdin=subprocess.PIPE, pod=pod)
+    port = str(DROP_BASE_PORT + 2)
+    want = {"alertname": "TcpstateListenDropsPerPort", "port": port, "severity": "warning",
+            "pod_namespace": POD_NAMESPACE, "pod_name": POD_NAME, "cluster": CLUSTER}
+
+    def fired():
+        h.check_alive()
+        if holder.poll() is not None:
+            raise AssertionError(f"close_wait_causes.py exited with {holder.returncode}")
+        return [ev for ev in h.hook_events() if ev[2] == "firing"
+                and all(ev[3].get(k) == v for k, v in want.items())]
+
+    events = wait_for(fired, 60, f"the webhook to receive {want}", interval=1.0,
+                      state=h.describe_state)
+    annotations = events[0][4]
+    assert f"Port {port} on" in annotations.get("summary", ""), annotations
+    assert annotations.get("runbook_url", "").endswith("#tcpstatelistendropsperport"), annotations
+    log(f"webhook got TcpstateListenDropsPerPort firing for port {port}: {annotations['summary']}")
+
+
+def check_tcp_memory_alert(h):
+    """TcpstateTcpMemoryPressure (threshold lowered to fire on any use) reaches the webhook
+    for the node's namespace, whose tcp_mem the exporter reads through pid 1, and names the
+    process with the most queued bytes, one the real Prometheus has a queue-bytes series of."""
+    def fired():
+        h.check_alive()
+        return [ev for ev in h.hook_events() if ev[2] == "firing"
+                and ev[3].get("alertname") == "TcpstateTcpMemoryPressure"]
+
+    events = wait_for(fired, 60, "the webhook to receive TcpstateTcpMemoryPressure firing",
+                      interval=1.0, state=h.describe_state)
+    description = events[0][4].get("description", "")
+    m = re.search(r"Top holder: (.+?)( in pod \S+)? with \S+ queued\.", description)
+    assert m, description
+    top = h.query(f'tcpstate_process_queue_bytes{{process="{m.group(1)}"}}')
+    assert top, (m.group(1), description)
+    log(f"webhook got TcpstateTcpMemoryPressure firing: top holder {m.group(1)!r}")
 
 
 def wait_firing(h, leak_started, pod):
@@ -593,6 +646,10 @@ def wait_firing(h, leak_started, pod):
             and f"(cluster {CLUSTER})" in summary, (name, annotations)
         assert labels.get("pod_uid") == pod.uid and labels.get("netns") == pod.inode, \
             (name, labels, pod.describe())
+        # The leaker never reads its sockets (the peer's FIN stays queued, Recv-Q 1): the
+        # description names the cause, with the group's count from the real Prometheus.
+        description = annotations.get("description", "")
+        assert re.search(r"By cause: not_reading=\d+ \(", description), (name, description)
         # Routed on pod_namespace to the namespace's owner.
         assert records[i]["path"] == f"/alerts/{POD_NAMESPACE}", (name, records[i]["path"])
         log(f"webhook got {name} firing {records[i]['received_at'] - leak_started:.1f}s after "
@@ -826,6 +883,8 @@ def main():
                 wait_firing(h, time.time(), pod)
                 wait_fd_alerts(h, pod)
                 t_firing = time.monotonic() - t_leak
+                check_listen_drops_alert(h, pod)
+                check_tcp_memory_alert(h)
                 check_dashboards(h, sockpop, pod)
                 t_stop = time.monotonic()
                 wait_resolved(h, leaker)

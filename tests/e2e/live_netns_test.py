@@ -14,10 +14,17 @@ processes as tcpstate_process_sockets. And the namespace's Tcp counters (tcpstat
 must equal its /proc/net/snmp (read with `ip netns exec`) before and after K connections
 and one refused connect, whose deltas must be exactly K+1 ActiveOpens, K PassiveOpens and
 1 AttemptFails.
+In a second namespace, close_wait_causes.py builds each CLOSE_WAIT cause (never
+accepted, not reading, read but never closed): the exporter's `cause` counts
+must equal the cause `ss -tanp` shows (no owner / Recv-Q > 0 / Recv-Q 0) and the
+numbers the holder built; a listener with backlog 1 that never accepts overflows, and its
+per-port drop counter must match the namespace's TcpExt ListenDrops; the bytes the holder
+leaves unread must equal `ss` Recv-Q per process and per port.
 
 Usage: live_netns_test.py EXPORTER SOCKPOP
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -26,9 +33,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netns_util import (Netns, parse_exposition, require_root, scrape,  # noqa: E402
-                        ss_state_counts, value, wait_for)
+                        ss_sockets, ss_state_counts, value, wait_for)
 
 BASE_PORT = 21000
+CAUSE_PORT = 21200
+HERE = os.path.dirname(os.path.abspath(__file__))
 POPULATION = {"listen": 2, "established": 5, "close-wait": 7, "time-wait": 9}
 
 
@@ -215,6 +224,113 @@ def check_churn(ns, exporter):
     assert (delta["ActiveOpens"], delta["PassiveOpens"], delta["AttemptFails"]) == \
         (CHURN + 1, CHURN, 1), delta
     assert delta["OutRsts"] >= 1, delta  # the RST answering the refused SYN
+def ss_close_wait(ns):
+    """[(local port, Recv-Q, cause)] of the namespace's CLOSE_WAIT sockets, the cause read
+    from `ss -tanp` the way the exporter defines it (docs/metrics.md)."""
+    rows = []
+    for line in ns.run(["ss", "-tanpH"], check=True).stdout.splitlines():
+        fields = line.split()
+        if fields[0] != "CLOSE-WAIT":
+            continue
+        recv_q, port = int(fields[1]), int(fields[3].rsplit(":", 1)[1])
+        cause = ("not_accepted" if "users:" not in line
+                 else "not_closed" if recv_q == 0 else "not_reading")
+        rows.append((port, recv_q, cause))
+    return rows
+
+
+def listen_drops(ns):
+    """TcpExt ListenDrops of the namespace (/proc/net/netstat read inside it)."""
+    lines = ns.run(["cat", "/proc/net/netstat"], check=True).stdout.splitlines()
+    for names, values in zip(lines, lines[1:]):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            return int(dict(zip(names.split()[1:], values.split()[1:]))["ListenDrops"])
+    raise AssertionError("no TcpExt in /proc/net/netstat")
+
+
+def check_listen_drops(ns, samples, before, after):
+    """Only the backlog-1 listener at CAUSE_PORT+2 overflows (its clients' SYNs are dropped and
+    retried), so its per-port counter is the namespace's ListenDrops, read just before and
+    after the exporter's poll; every other port has none."""
+    port = str(CAUSE_PORT + 2)
+    got = value(samples, "tcpstate_listen_drops_total", port=port)
+    print(f"  listen drops port {port}: exporter {got}, namespace ListenDrops {before}..{after}")
+    assert before > 0, "the overflow listener dropped nothing: the test proves nothing"
+    assert got is not None and before <= got <= after, (got, before, after)
+    others = [(l, v) for n, l, v in samples
+              if n == "tcpstate_listen_drops_total" and l["port"] != port and v != 0]
+    assert not others, others
+    # Its accept queue is full (backlog 1 holds 2), beside the drops; SYN_RECV per port
+    # matches ss (0 here: a full queue drops the SYN before any SYN_RECV exists).
+    assert value(samples, "tcpstate_listen_queue_length", port=port) == 2
+    syn = sum(1 for st, local, *_ in ss_sockets(ns) if st == "syn_recv" and local == int(port))
+    assert value(samples, "tcpstate_listen_syn_recv_sockets", port=port) == syn, syn
+
+
+def check_queue_bytes(ns, samples, built):
+    """The holder's unread bytes (not_reading sockets: data + the FIN) are what `ss` shows in
+    Recv-Q, per process and per port; and the node's TCP memory is there in bytes."""
+    by_process, by_port = 0, 0
+    for line in ns.run(["ss", "-tanpH"], check=True).stdout.splitlines():
+        fields = line.split()
+        if fields[0] == "LISTEN":
+            continue
+        recv_q, port = int(fields[1]), int(fields[3].rsplit(":", 1)[1])
+        if '"cw-causes"' in line:
+            by_process += recv_q
+        if port == CAUSE_PORT + 1:
+            by_port += recv_q
+    got_process = value(samples, "tcpstate_process_queue_bytes", process="cw-causes",
+                        queue="recv")
+    got_port = value(samples, "tcpstate_port_queue_bytes", direction="inbound",
+                     port=str(CAUSE_PORT + 1), queue="recv")
+    print(f"  Recv-Q bytes of cw-causes: exporter {got_process}, ss {by_process}; "
+          f"port {CAUSE_PORT + 1}: exporter {got_port}, ss {by_port}")
+    assert by_process == built["not_reading"] * (built["bytes"] + 1), by_process
+    assert got_process == by_process and got_port == by_port, (got_process, got_port)
+    memory = value(samples, "tcpstate_kernel_tcp_memory_in_use_bytes")
+    assert memory and memory > 0 and memory % os.sysconf("SC_PAGESIZE") == 0, memory
+
+
+def check_close_wait_causes(exporter):
+    with Netns("tcpstate-cause") as ns:
+        holder = ns.spawn([sys.executable, os.path.join(HERE, "close_wait_causes.py"),
+                           "--port", str(CAUSE_PORT)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = holder.stdout.readline()
+        assert line.startswith("READY "), f"holder: {line!r}"
+        built = json.loads(line.split(" ", 1)[1])
+        drops_before = listen_drops(ns)
+        result = ns.run([exporter, "--once", "--log.level", "warn"])
+        drops_after = listen_drops(ns)
+        assert result.returncode == 0, f"--once failed: {result.stderr}"
+        samples = parse_exposition(result.stdout)
+        check_listen_drops(ns, samples, drops_before, drops_after)
+        rows = ss_close_wait(ns)
+        print(f"  ss CLOSE_WAIT (port, Recv-Q, cause): {sorted(rows)}")
+        # What the kernel shows, measured: the FIN counts 1 in Recv-Q until it is read.
+        recv_q = {c: sorted(q for _, q, cc in rows if cc == c) for c in
+                  ("not_accepted", "not_reading", "not_closed")}
+        assert recv_q["not_reading"] == [built["bytes"] + 1] * built["not_reading"], recv_q
+        assert recv_q["not_closed"] == [0] * built["not_closed"], recv_q
+        assert len(recv_q["not_accepted"]) == built["not_accepted"], recv_q
+        assert all(q >= 1 for q in recv_q["not_accepted"]), recv_q
+        want = {("(none)", CAUSE_PORT, "not_accepted"): built["not_accepted"],
+                ("cw-causes", CAUSE_PORT + 1, "not_reading"): built["not_reading"],
+                ("cw-causes", CAUSE_PORT + 1, "not_closed"): built["not_closed"]}
+        got = {(l["process"], int(l["port"]), l["cause"]): v for n, l, v in samples
+               if n == "tcpstate_close_wait_sockets"}
+        from_ss = {}
+        for port, _, cause in rows:
+            key = ("(none)" if cause == "not_accepted" else "cw-causes", port, cause)
+            from_ss[key] = from_ss.get(key, 0) + 1
+        print(f"  exporter CLOSE_WAIT by cause: {got}")
+        assert got == from_ss == want, (got, from_ss, want)
+        for n, l, v in samples:
+            if n == "tcpstate_close_wait_sockets":
+                assert l["direction"] == "inbound", l
+        check_queue_bytes(ns, samples, built)
+        holder.stdin.close()
 
 
 def main():
@@ -228,6 +344,7 @@ def main():
         check_fds(ns, exporter)
         check_churn(ns, exporter)
         check_age_grows(ns, exporter, tmp)
+    check_close_wait_causes(exporter)
     print("live end-to-end test passed")
 
 

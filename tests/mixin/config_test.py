@@ -105,11 +105,11 @@ tests:
   - name: k8s_cluster keeps clusters apart
     interval: 1m
     input_series:
-      - series: 'tcpstate_close_wait_sockets{k8s_cluster="us", job="tcpstate_exporter", instance="node-a:9930", process="api", direction="outbound", port="5432"}'
+      - series: 'tcpstate_close_wait_sockets{k8s_cluster="us", job="tcpstate_exporter", instance="node-a:9930", process="api", direction="outbound", port="5432", cause="not_closed"}'
         values: '600x20'
-      - series: 'tcpstate_close_wait_sockets{k8s_cluster="eu", job="tcpstate_exporter", instance="node-a:9930", process="api", direction="outbound", port="5432"}'
+      - series: 'tcpstate_close_wait_sockets{k8s_cluster="eu", job="tcpstate_exporter", instance="node-a:9930", process="api", direction="outbound", port="5432", cause="not_closed"}'
         values: '600x20'
-      - series: 'tcpstate_close_wait_sockets{k8s_cluster="eu", job="tcpstate_exporter", instance="node-b:9930", process="api", direction="outbound", port="5432"}'
+      - series: 'tcpstate_close_wait_sockets{k8s_cluster="eu", job="tcpstate_exporter", instance="node-b:9930", process="api", direction="outbound", port="5432", cause="not_reading"}'
         values: '1200x20'
     promql_expr_test:
       - expr: instance_process_port:tcpstate_close_wait_sockets:sum{instance="node-a:9930"}
@@ -133,7 +133,7 @@ tests:
               port: "5432"
             exp_annotations:
               summary: "1.2k CLOSE_WAIT sockets held by api on node-b:9930 (cluster eu) (outbound port 5432)"
-              description: "api on node-b:9930 (cluster eu) holds 1.2k CLOSE_WAIT sockets for outbound port 5432. Each one keeps a file descriptor open; the process is heading for \\"Too many open files\\". Restarting it frees them for now; the fix is in its code."
+              description: "api on node-b:9930 (cluster eu) holds 1.2k CLOSE_WAIT sockets for outbound port 5432. By cause: not_reading=1.2k (not_closed: the application read the EOF and never called close(), a leak in its code; not_reading: it has not read the socket since the peer closed, a stuck thread or a pool that never polls idle connections; not_accepted: never taken from the listener's accept queue, the server is overloaded or its accept loop is stuck (capacity, not a leak)). Each owned one keeps a file descriptor open; the process is heading for \\"Too many open files\\". Restarting it frees them for now; the fix is in its code."
               runbook_url: "https://github.com/tcpstate/tcpstate_exporter/blob/main/docs/runbook.md#tcpstateclosewaithigh"
 """
 

@@ -240,6 +240,30 @@ TEST_F(PollAggregatorTest, CloseWaitByProcessAndPortWithAges) {
   EXPECT_DOUBLE_EQ(t3.close_wait[0].oldest_age_seconds, 10);
 }
 
+// The three causes, measured with `ss` on the real kernel (live_netns_test.py):
+// no inode = never accepted; Recv-Q 0 = EOF read, never closed; Recv-Q >= 1
+// (unread data + the FIN) = not reading. Owners resolved after the dump
+// (pending) keep their cause too.
+TEST_F(PollAggregatorTest, CloseWaitSplitByCause) {
+  owners.cache = {{1, 3}, {2, 3}};
+  owners.discoverable = {{5, 3}};
+  auto record = [](uint32_t inode, uint32_t rqueue, uint64_t cookie) {
+    SocketRecord r = Socket(kCloseWait, static_cast<uint16_t>(40000 + cookie), 443, inode, cookie);
+    r.rqueue = rqueue;
+    return r;
+  };
+  auto t =
+      Run({record(1, 0, 1), record(2, 6, 2), record(5, 1, 3), record(0, 1, 4), record(0, 4, 5)});
+  std::map<std::pair<std::string, std::string>, uint64_t> got;
+  for (const auto& c : t.close_wait) {
+    got[{c.process, std::string(CloseWaitCauseName(c.cause))}] += c.sockets;
+  }
+  const std::map<std::pair<std::string, std::string>, uint64_t> want = {
+      {{"curl", "not_closed"}, 1}, {{"curl", "not_reading"}, 2}, {{"(none)", "not_accepted"}, 2}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(t.close_wait.size(), 3u);
+}
+
 TEST_F(PollAggregatorTest, FailedAttemptDoesNotAgeSockets) {
   owners.cache = {{1, 3}};
   Run({Socket(kCloseWait, 40000, 443, 1, 0xA)}, 0);
@@ -265,6 +289,60 @@ TEST_F(PollAggregatorTest, ListenerQueuesSummedPerPort) {
   EXPECT_EQ(t.listeners[0].port, "80");
   EXPECT_EQ(t.listeners[0].queue, 5u);
   EXPECT_EQ(t.listeners[0].backlog, 256u);
+}
+
+// Per-port drops (SK_MEMINFO_DROPS of each listener, summed over families and
+// SO_REUSEPORT) and the port's inbound handshakes beside its accept queue.
+TEST_F(PollAggregatorTest, ListenerDropsAndSynRecvPerPort) {
+  SocketRecord v4 = Socket(kListen, 80, 0);
+  v4.drops = 7;
+  SocketRecord v6 = v4;
+  v6.family = 10;
+  v6.drops = 5;
+  SocketRecord other = Socket(kListen, 8080, 0);
+  auto t = Run({v4, v6, other, Socket(kNewSynRecv, 80, 50000), Socket(kNewSynRecv, 80, 50001),
+                Socket(kSynRecv, 80, 50002), Socket(kEstablished, 80, 50003),
+                Socket(kSynRecv, 40000, 80)});  // outbound to a remote 80: not ours
+  ASSERT_EQ(t.listeners.size(), 2u);
+  EXPECT_EQ(t.listeners[0].port, "80");
+  EXPECT_EQ(t.listeners[0].drops, 12u);
+  EXPECT_EQ(t.listeners[0].syn_recv, 3u);
+  EXPECT_EQ(t.listeners[1].port, "8080");
+  EXPECT_EQ(t.listeners[1].drops, 0u);
+  EXPECT_EQ(t.listeners[1].syn_recv, 0u);
+}
+
+// Recv-Q / Send-Q bytes per port and per process, added to the counters each
+// record touches; owners resolved after the dump keep theirs; a listener's
+// queue fields (accept queue, backlog) are not bytes and are left out.
+TEST_F(PollAggregatorTest, QueueBytesPerPortAndProcess) {
+  owners.cache = {{1, 3}};
+  owners.discoverable = {{2, 3}, {3, 1}};
+  auto with_queues = [](SocketRecord r, uint32_t rq, uint32_t wq) {
+    r.rqueue = rq;
+    r.wqueue = wq;
+    return r;
+  };
+  auto t = Run({with_queues(Socket(kListen, 80, 0), 5, 128),
+                with_queues(Socket(kEstablished, 40000, 443, 1), 100, 7),
+                with_queues(Socket(kCloseWait, 40001, 443, 2, 0xC), 1001, 0),
+                with_queues(Socket(kEstablished, 80, 50000, 3), 0, 3000)});
+  std::map<std::string, std::pair<uint64_t, uint64_t>> port;
+  for (const auto& p : t.ports) {
+    auto& b = port[p.port];
+    b.first += p.recv_bytes;
+    b.second += p.send_bytes;
+  }
+  EXPECT_EQ(port["443"], std::make_pair(uint64_t{1101}, uint64_t{7}));
+  EXPECT_EQ(port["80"], std::make_pair(uint64_t{0}, uint64_t{3000}));
+  std::map<std::string, std::pair<uint64_t, uint64_t>> process;
+  for (const auto& p : t.processes) {
+    auto& b = process[p.process];
+    b.first += p.recv_bytes;
+    b.second += p.send_bytes;
+  }
+  EXPECT_EQ(process["curl"], std::make_pair(uint64_t{1101}, uint64_t{7}));
+  EXPECT_EQ(process["nginx"], std::make_pair(uint64_t{0}, uint64_t{3000}));
 }
 
 TEST_F(PollAggregatorTest, OutboundLocalPortsPerDestination) {

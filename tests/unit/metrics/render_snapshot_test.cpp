@@ -50,7 +50,9 @@ Snapshot OneTarget() {
   table->by_state[kCloseWait] = 3;
   table->by_state[kEstablished] = 7;
   table->total = 10;
-  table->close_wait.push_back({"billing", "", Direction::kOutbound, "443", 3, 2400, {}});
+  table->close_wait.push_back(
+      {"billing", "", Direction::kOutbound, "443", CloseWaitCause::kNotReading, 3, 2400, {}});
+  table->listeners.push_back({"8443", 1, 128, 9, 2});
   target.sockets = table;
   auto kernel = std::make_shared<KernelSettings>();
   kernel->values.push_back({Sysctl::kTcpMaxTwBuckets, 262144});
@@ -81,11 +83,26 @@ TEST(RenderSnapshot, TargetLabelsGoOnEverySeriesOfTheTarget) {
   EXPECT_EQ(oldest[0].first.at("process"), "billing");
   EXPECT_EQ(oldest[0].first.at("port"), "443");
   EXPECT_EQ(oldest[0].first.at("pod_uid"), "u-1");
+  EXPECT_EQ(oldest[0].first.at("cause"), "not_reading");
   EXPECT_EQ(oldest[0].second, 2400);
   // Self-metrics carry no target labels.
   for (const auto& [labels, value] : Series(families, "tcpstate_polls_total")) {
     EXPECT_FALSE(labels.contains("netns"));
   }
+}
+
+TEST(RenderSnapshot, ListenerDropsAreACounterPerPort) {
+  const auto families = RenderSnapshot(OneTarget());
+  const MetricFamily* drops = Find(families, "tcpstate_listen_drops_total");
+  ASSERT_NE(drops, nullptr);
+  EXPECT_EQ(drops->type, MetricType::Counter);
+  const auto series = Series(families, "tcpstate_listen_drops_total");
+  ASSERT_EQ(series.size(), 1u);
+  EXPECT_EQ(series[0].first.at("port"), "8443");
+  EXPECT_EQ(series[0].second, 9);
+  const auto syn = Series(families, "tcpstate_listen_syn_recv_sockets");
+  ASSERT_EQ(syn.size(), 1u);
+  EXPECT_EQ(syn[0].second, 2);
 }
 
 TEST(RenderSnapshot, KernelValuesAreNamedInMetrics) {

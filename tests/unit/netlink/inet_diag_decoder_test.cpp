@@ -1,17 +1,19 @@
 #include "netlink/inet_diag_decoder.h"
 
 #include <gtest/gtest.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
 
 #include <climits>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-
-#include "common/tcp_state.h"
-#include "support/netlink_builder.h"
 #include <map>
 #include <span>
+
+#include "common/tcp_state.h"
 #include "netlink/tcp_table_reader.h"
+#include "support/netlink_builder.h"
 #include "support/scripted_transport.h"
 
 namespace tcpstate {
@@ -207,6 +209,50 @@ TEST(InetDiagDecoder, AttributeOverrunIsMalformed) {
   CollectingSink sink;
   ChunkStats stats;
   EXPECT_EQ(Decode(with_attr, sink, stats).error().kind, ErrorKind::kInvalid);
+}
+
+// A record with one attribute appended (the message length adjusted).
+Bytes WithAttribute(const Bytes& message, uint16_t type, const std::vector<uint32_t>& values) {
+  nlattr attr{};
+  attr.nla_len = static_cast<uint16_t>(NLA_HDRLEN + values.size() * sizeof(uint32_t));
+  attr.nla_type = type;
+  Bytes out = message;
+  out.resize(message.size() + NLA_ALIGN(attr.nla_len), 0);
+  std::memcpy(out.data() + message.size(), &attr, sizeof(attr));
+  std::memcpy(out.data() + message.size() + NLA_HDRLEN, values.data(),
+              values.size() * sizeof(uint32_t));
+  const uint32_t len = static_cast<uint32_t>(out.size());
+  std::memcpy(out.data(), &len, sizeof(len));
+  return out;
+}
+
+// INET_DIAG_SKMEMINFO is u32[SK_MEMINFO_VARS] (linux/sock_diag.h): the drops
+// are at SK_MEMINFO_DROPS; an attribute too short to hold them (an older
+// kernel) or another attribute leaves 0.
+TEST(InetDiagDecoder, ListenerDropsFromSkMemInfo) {
+  SocketSpec spec;
+  spec.state = kListen;
+  std::vector<uint32_t> meminfo(SK_MEMINFO_VARS, 7);
+  meminfo[SK_MEMINFO_DROPS] = 42;
+  CollectingSink sink;
+  ChunkStats stats;
+  ASSERT_TRUE(Decode(WithAttribute(DiagMessage(kSeq, kPid, spec), INET_DIAG_SKMEMINFO, meminfo),
+                     sink, stats)
+                  .ok());
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].drops, 42u);
+
+  const std::vector<uint32_t> short_meminfo(SK_MEMINFO_DROPS, 9);
+  ASSERT_TRUE(
+      Decode(WithAttribute(DiagMessage(kSeq, kPid, spec), INET_DIAG_SKMEMINFO, short_meminfo), sink,
+             stats)
+          .ok());
+  ASSERT_TRUE(
+      Decode(WithAttribute(DiagMessage(kSeq, kPid, spec), INET_DIAG_MEMINFO, meminfo), sink, stats)
+          .ok());
+  ASSERT_EQ(sink.records.size(), 3u);
+  EXPECT_EQ(sink.records[1].drops, 0u);
+  EXPECT_EQ(sink.records[2].drops, 0u);
 }
 
 TEST(InetDiagDecoder, EmptyDatagramIsAnError) {

@@ -318,6 +318,26 @@ TEST(TcpTableReader, ADeadlineAheadDoesNotDisturbTheRead) {
 
 // TCP_BOUND_INACTIVE makes the kernel walk the bind hash every namespace
 // shares: pod namespaces leave it out of the request.
+// SK_MEMINFO_DROPS is asked for on the small LISTEN request only: the big
+// dump of every other socket costs the kernel nothing more.
+TEST(TcpTableReader, MemInfoOnTheListenerRequestOnly) {
+  for (const auto strategy : {DumpStrategy::kSingleWalk, DumpStrategy::kPerFamily}) {
+    ScriptedFactory factory([](uint8_t f, uint32_t s, uint32_t q) { return SmallTable(f, s, q); });
+    TcpTableReader reader(factory, 3, strategy);
+    RecordingSink sink;
+    TableReadStats stats;
+    ASSERT_TRUE(reader.Read(sink, stats).ok());
+    ASSERT_FALSE(factory.requests.empty());
+    for (const auto& [states, ext] : factory.requests) {
+      if (states == StateBit(kListen)) {
+        EXPECT_EQ(ext, 1U << (INET_DIAG_SKMEMINFO - 1));
+      } else {
+        EXPECT_EQ(ext, 0U) << states;
+      }
+    }
+  }
+}
+
 TEST(TcpTableReader, BoundInactiveIsAskedForOnlyWhenWanted) {
   for (const bool wanted : {true, false}) {
     std::vector<uint32_t> masks;

@@ -9,6 +9,8 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "netlink/netlink_transport.h"
 #include "support/netlink_builder.h"
@@ -46,12 +48,14 @@ class ScriptedTransport : public NetlinkTransport {
       inet_diag_req req;
       std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
       steps = script_(AF_UNSPEC, req.idiag_states, hdr.nlmsg_seq);
+      if (requests_ != nullptr) requests_->push_back({req.idiag_states, req.idiag_ext});
       for (auto& step : steps) RetypeRecords(step.datagram, TCPDIAG_GETSOCK);
       ++*legacy_sends_;
     } else {
       inet_diag_req_v2 req;
       std::memcpy(&req, message.data() + NLMSG_HDRLEN, sizeof(req));
       steps = script_(req.sdiag_family, req.idiag_states, hdr.nlmsg_seq);
+      if (requests_ != nullptr) requests_->push_back({req.idiag_states, req.idiag_ext});
       ++*v2_sends_;
     }
     steps_.assign(steps.begin(), steps.end());
@@ -75,6 +79,10 @@ class ScriptedTransport : public NetlinkTransport {
   int* legacy_sends_;
   int* v2_sends_;
   std::deque<Step> steps_;
+
+ public:
+  // (idiag_states, idiag_ext) of every request sent, when set.
+  std::vector<std::pair<uint32_t, uint8_t>>* requests_ = nullptr;
 };
 
 class ScriptedFactory : public TransportFactory {
@@ -83,8 +91,9 @@ class ScriptedFactory : public TransportFactory {
   Result<std::unique_ptr<NetlinkTransport>> Open() override {
     ++opens;
     if (fail_open) return ErrnoError(EMFILE, "scripted socket");
-    return std::unique_ptr<NetlinkTransport>(
-        std::make_unique<ScriptedTransport>(script_, &sends, &legacy_sends, &v2_sends));
+    auto transport = std::make_unique<ScriptedTransport>(script_, &sends, &legacy_sends, &v2_sends);
+    transport->requests_ = &requests;
+    return std::unique_ptr<NetlinkTransport>(std::move(transport));
   }
   void set_script(Script script) { script_ = std::move(script); }
   int opens = 0;
@@ -92,6 +101,7 @@ class ScriptedFactory : public TransportFactory {
   int legacy_sends = 0;  // TCPDIAG_GETSOCK requests
   int v2_sends = 0;      // SOCK_DIAG_BY_FAMILY requests
   bool fail_open = false;
+  std::vector<std::pair<uint32_t, uint8_t>> requests;  // (idiag_states, idiag_ext)
 
  private:
   Script script_;
