@@ -213,8 +213,8 @@ SocketTable PollAggregator::Finish() {
       const auto endpoint = is_close_wait && detail_.enabled() ? pending_endpoints_[close_wait]
                                                                : SocketDetail::kNoEndpoint;
       if (is_close_wait) ++close_wait;
-      AddOwned(owner, state, static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff,
-               first_seen, p.inode, endpoint);
+      AddOwned(owner, state, static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff, first_seen,
+               p.inode, endpoint);
     }
   }
   pending_.clear();

@@ -57,7 +57,7 @@ struct DetailRow {
   std::string process;  // CLOSE_WAIT: owner name, "(none)", "(unknown)"; TIME_WAIT: empty
   int32_t pid = 0;      // 0: no process
   Direction direction = Direction::kInbound;
-  int32_t local_port = -1;   // -1: folded (the client side of an outbound socket)
+  int32_t local_port = -1;  // -1: folded (the client side of an outbound socket)
   std::string remote_address;
   int32_t remote_port = -1;  // -1: folded (the client side of an inbound socket)
   uint64_t sockets = 0;
@@ -66,12 +66,12 @@ struct DetailRow {
 };
 
 struct DetailTable {
-  bool enabled = false;                // pages.enabled when the dump was read
-  std::vector<DetailRow> close_wait;   // busiest first
-  uint64_t close_wait_not_shown = 0;   // sockets beyond pages.max_groups
-  std::vector<DetailRow> time_wait;    // busiest first
+  bool enabled = false;               // pages.enabled when the dump was read
+  std::vector<DetailRow> close_wait;  // busiest first
+  uint64_t close_wait_not_shown = 0;  // sockets beyond pages.max_groups
+  std::vector<DetailRow> time_wait;   // busiest first
   uint64_t time_wait_not_shown = 0;
-  PortRange local_port_range;          // ip_local_port_range of the namespace
+  PortRange local_port_range;  // ip_local_port_range of the namespace
 };
 
 struct SocketTable {

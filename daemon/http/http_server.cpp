@@ -408,7 +408,8 @@ class HttpServer::Session : public WaitingConnections::Entry,
     const std::string_view target(request.target().data(), request.target().size());
     const size_t question = target.find('?');
     path_ = std::string(target.substr(0, question));
-    query_ = question == std::string_view::npos ? std::string() : std::string(target.substr(question + 1));
+    query_ = question == std::string_view::npos ? std::string()
+                                                : std::string(target.substr(question + 1));
     const auto header = [&](http::field field) {
       const auto value = request[field];
       return std::string(value.data(), value.size());
@@ -642,7 +643,8 @@ Result<std::shared_ptr<const HttpServer::Security>> HttpServer::MakeSecurity(
   if (!web_config.basic_auth_users.empty()) {
     auto auth = BasicAuthenticator::Create(web_config.basic_auth_users,
                                            BasicAuthenticator::Options{max_in_flight_});
-    if (!auth.ok()) return MakeError(ErrorKind::kInvalid, "basic_auth_users: " + auth.error().message);
+    if (!auth.ok())
+      return MakeError(ErrorKind::kInvalid, "basic_auth_users: " + auth.error().message);
     security->auth = std::move(*auth);
   }
   if (web_config.rate_limit_interval.count() > 0) {
@@ -665,7 +667,8 @@ Result<tcp::acceptor> Listen(asio::io_context& ioc, const std::string& address, 
                      ec.value());
   };
   auto parsed = ParseListenAddress(address);
-  if (!parsed.ok()) return MakeError(ErrorKind::kInvalid, "cannot listen on " + parsed.error().message);
+  if (!parsed.ok())
+    return MakeError(ErrorKind::kInvalid, "cannot listen on " + parsed.error().message);
   tcp::endpoint endpoint;
   std::memcpy(endpoint.data(), &parsed->address, parsed->length);
   endpoint.resize(parsed->length);

@@ -116,8 +116,8 @@ Selection Select(const Snapshot& snapshot, DetailPage page, const DetailQuery& q
     const DetailTable& d = target.sockets->detail;
     s.enabled = s.enabled || d.enabled;
     const auto& rows = page == DetailPage::kCloseWait ? d.close_wait : d.time_wait;
-    s.not_shown_sockets += page == DetailPage::kCloseWait ? d.close_wait_not_shown
-                                                          : d.time_wait_not_shown;
+    s.not_shown_sockets +=
+        page == DetailPage::kCloseWait ? d.close_wait_not_shown : d.time_wait_not_shown;
     for (const DetailRow& row : rows) {
       const Located l{&target, &row};
       if (!Matches(l, query)) continue;
@@ -285,8 +285,9 @@ void AppendRowColumns(std::string& out, const Located& l, DetailPage page, bool 
     const PortRange range = t.sockets->detail.local_port_range;
     const uint32_t size = RangeSize(range);
     char used[96];
-    std::snprintf(used, sizeof(used), "%.1f%% of %u-%u", size ? 100.0 * static_cast<double>(r.sockets) / size : 0.0,
-                  range.low, range.high);
+    std::snprintf(used, sizeof(used), "%.1f%% of %u-%u",
+                  size ? 100.0 * static_cast<double>(r.sockets) / size : 0.0, range.low,
+                  range.high);
     cell("range-used", r.direction == Direction::kOutbound ? used : "");
   }
   out += "</tr>\n";
@@ -445,8 +446,8 @@ std::string RenderDetailPage(const Snapshot& snapshot, DetailPage page, const De
   if (query.json) {
     out += "{\"page\":";
     out += cw ? "\"close_wait\"" : "\"time_wait\"";
-    out += ",\"last_poll_timestamp_seconds\":" +
-           Number(snapshot.self.last_success_timestamp_seconds);
+    out +=
+        ",\"last_poll_timestamp_seconds\":" + Number(snapshot.self.last_success_timestamp_seconds);
     out += ",\"filters\":{\"process\":" + JsonString(query.process) +
            ",\"port\":" + (query.port ? std::to_string(*query.port) : "null") +
            ",\"pod_namespace\":" + JsonString(query.pod_namespace) + "}";
@@ -531,8 +532,9 @@ std::string RenderLandingSummary(const Snapshot& snapshot, uint32_t top, bool li
   AppendHeaderRow(out, DetailPage::kCloseWait);
   out += "<tbody>\n";
   for (const Located& l : s.rows) AppendRowColumns(out, l, DetailPage::kCloseWait, false);
-  out += "</tbody></table>\n<p><a href=\"/close_wait\">/close_wait</a>: every CLOSE_WAIT group, "
-         "with filters</p>\n";
+  out +=
+      "</tbody></table>\n<p><a href=\"/close_wait\">/close_wait</a>: every CLOSE_WAIT group, "
+      "with filters</p>\n";
   out += "<h2>TIME_WAIT against its limit</h2>\n";
   AppendTimeWaitLimits(out, TimeWaitByNamespace(snapshot, nullptr), kLandingRows);
   out += "<p><a href=\"/time_wait\">/time_wait</a>: TIME_WAIT by destination</p>\n";
