@@ -224,6 +224,7 @@ tests:
               summary: "api on node-a:9814 has a CLOSE_WAIT socket 2m 0s old (outbound port 5432)"
               description: "The oldest CLOSE_WAIT socket of api (outbound port 5432) on node-a:9814 has waited 2m 0s for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small."
               runbook_url: "https://github.com/tcpstate/tcpstate_exporter/blob/main/docs/runbook.md#tcpstateclosewaitlingering"
+              close_wait_page: "http://node-a:9814/close_wait?process=api"
 EOF
 run "$promtool" test rules "$tmp/threshold-test/threshold.test.yml"
 # A configuration the mixin cannot render is an error (status 2), not a silently shipped file.
