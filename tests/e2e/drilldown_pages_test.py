@@ -9,8 +9,8 @@ In a network namespace of its own the test starts:
     127.0.0.1:PORT_C
   * a "billing" process holding CLOSE_WAIT sockets toward two backends, 7 to
     127.0.0.2:PORT_B and 3 to 127.0.0.3:PORT_B (the backends shut down their end)
-  * a "crawler" that opened and closed 40 short connections to 127.0.0.4:PORT_T, leaving 40
-    TIME_WAIT sockets toward that destination
+  * a "crawler" that opened and closed 40 short connections to 127.0.0.4:PORT_T, leaving up
+    to 40 TIME_WAIT sockets toward that destination (loopback may reuse a few)
 and the exporter (root, poll.interval 1s). Checks:
   1. /close_wait?format=json and /time_wait?format=json validate against the JSON schemas in
      tests/fixtures/pages (jsonschema); their rows equal ss: per (pid, remote address, remote
@@ -302,11 +302,12 @@ def checks(ns, tmp, exporter, chromium, artifacts, comms, billing, jsonschema):
     tw_want = ss_time_wait_groups(ns)
     tw_got = {(r["remote_address"], r["remote_port"]): r["sockets"] for r in tw["rows"]
               if r["local_port"] not in OWN_PORTS and r["remote_port"] not in OWN_PORTS}
-    # TIME_WAIT sockets expire (60 s): compare what both saw within one poll's margin.
-    assert set(tw_got) == set(tw_want) and tw_got[("127.0.0.4", PORT_T)] == 40 == \
-        tw_want[("127.0.0.4", PORT_T)], f"time_wait: exporter {tw_got}, ss {tw_want}"
-    assert tw["namespaces"][0]["time_wait"] == 40 and tw["namespaces"][0]["tcp_max_tw_buckets"]
-    log(f"/time_wait JSON: schema-valid, 40 TIME_WAIT toward 127.0.0.4:{PORT_T} as in ss")
+    # Loopback reuses TIME_WAIT ports (tcp_tw_reuse 2), so a few of the 40 may be gone:
+    # exporter and ss must agree, on most of them.
+    crawled = tw_want.get(("127.0.0.4", PORT_T), 0)
+    assert tw_got == tw_want and crawled >= 30, f"time_wait: exporter {tw_got}, ss {tw_want}"
+    assert tw["namespaces"][0]["time_wait"] >= crawled and tw["namespaces"][0]["tcp_max_tw_buckets"]
+    log(f"/time_wait JSON: schema-valid, {crawled} TIME_WAIT toward 127.0.0.4:{PORT_T} as in ss")
 
     # 2. Chromium renders /close_wait: rows equal ss, names escaped.
     os.makedirs(artifacts, exist_ok=True)
