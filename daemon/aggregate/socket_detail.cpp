@@ -11,16 +11,12 @@
 namespace tcpstate {
 namespace {
 
-constexpr size_t kAddrLen4 = 4;
-
-uint64_t HashBytes(const void* data, size_t n) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ULL;
-  }
-  return h | 1;  // never 0, the map's empty key (not needed, but cheaper)
+// The three words multiplied independently; FlatHash mixes the result
+// again. A collision is caught by comparing the endpoint itself (Intern).
+uint64_t HashEndpoint(uint64_t a, uint64_t b, uint64_t c) {
+  const uint64_t h = a * 0x9E3779B97F4A7C15ULL + b * 0xC2B2AE3D27D4EB4FULL +
+                     ((c * 0x165667B19E3779F9ULL) ^ (c >> 29));
+  return h == 0 ? 1 : h;  // 0 works as a key too, but costs a branch in the map
 }
 
 std::string FormatAddress(uint8_t family, const std::array<uint8_t, 16>& addr) {
@@ -47,9 +43,26 @@ void SocketDetail::Clear() {
   inode_counts_.clear();
 }
 
+SocketDetail::Endpoint SocketDetail::EndpointOf(const SocketRecord& record, Direction direction) {
+  Endpoint e;
+  std::memcpy(&e.addr_low, record.remote_addr.data(), 8);
+  std::memcpy(&e.addr_high, record.remote_addr.data() + 8, 8);
+  if (record.family == AF_INET) {  // only the first 4 bytes count
+    e.addr_low &= 0xffffffffULL;
+    e.addr_high = 0;
+  }
+  const uint64_t ports = direction == Direction::kInbound ? uint64_t{record.local_port}
+                                                          : uint64_t{record.remote_port} << 16;
+  e.rest = ports | uint64_t{record.family} << 32 | uint64_t{static_cast<uint8_t>(direction)} << 40;
+  return e;
+}
+
 SocketDetail::EndpointIndex SocketDetail::Intern(Endpoints& endpoints, const Endpoint& endpoint) {
-  const uint64_t hash = HashBytes(&endpoint, sizeof(endpoint));
-  if (const EndpointIndex* found = endpoints.index.Find(hash)) return *found;
+  const uint64_t hash = HashEndpoint(endpoint.addr_low, endpoint.addr_high, endpoint.rest);
+  if (const EndpointIndex* found = endpoints.index.Find(hash)) {
+    // Another endpoint with the same hash: not shown rather than merged.
+    return endpoints.list[*found] == endpoint ? *found : kNoEndpoint;
+  }
   if (endpoints.list.size() >= pages_.max_groups) return kNoEndpoint;
   const auto index = static_cast<EndpointIndex>(endpoints.list.size());
   endpoints.index.TryEmplace(hash, index);
@@ -59,17 +72,7 @@ SocketDetail::EndpointIndex SocketDetail::Intern(Endpoints& endpoints, const End
 
 SocketDetail::EndpointIndex SocketDetail::CloseWaitEndpoint(const SocketRecord& record,
                                                             Direction direction) {
-  Endpoint endpoint{};
-  endpoint.family = record.family;
-  endpoint.direction = direction;
-  const size_t len = record.family == AF_INET ? kAddrLen4 : 16;
-  std::memcpy(endpoint.remote_addr.data(), record.remote_addr.data(), len);
-  if (direction == Direction::kInbound) {
-    endpoint.local_port = record.local_port;
-  } else {
-    endpoint.remote_port = record.remote_port;
-  }
-  return Intern(cw_endpoints_, endpoint);
+  return Intern(cw_endpoints_, EndpointOf(record, direction));
 }
 
 SocketDetail::Group* SocketDetail::GroupFor(Groups& groups, uint64_t key, uint32_t* index) {
@@ -111,24 +114,17 @@ void SocketDetail::AddCloseWait(OwnerId owner, EndpointIndex endpoint, uint32_t 
 }
 
 void SocketDetail::AddTimeWait(const SocketRecord& record, Direction direction) {
-  Endpoint endpoint{};
-  endpoint.family = record.family;
-  endpoint.direction = direction;
-  const size_t len = record.family == AF_INET ? kAddrLen4 : 16;
-  std::memcpy(endpoint.remote_addr.data(), record.remote_addr.data(), len);
-  if (direction == Direction::kInbound) {
-    endpoint.local_port = record.local_port;
-  } else {
-    endpoint.remote_port = record.remote_port;
-  }
-  const EndpointIndex e = Intern(tw_endpoints_, endpoint);
-  uint32_t index = 0;
-  Group* group = e == kNoEndpoint ? nullptr : GroupFor(time_wait_, e, &index);
-  if (group == nullptr) {
+  const EndpointIndex e = Intern(tw_endpoints_, EndpointOf(record, direction));
+  if (e == kNoEndpoint) {
     ++time_wait_.not_shown;
     return;
   }
-  ++group->sockets;
+  // One group per endpoint: its count sits at the endpoint's index.
+  if (e == time_wait_.list.size()) {
+    time_wait_.list.emplace_back();
+    time_wait_.keys.push_back(e);
+  }
+  ++time_wait_.list[e].sockets;
 }
 
 DetailTable SocketDetail::Finish(OwnerDirectory* owners, int64_t now_ms,
@@ -139,12 +135,16 @@ DetailTable SocketDetail::Finish(OwnerDirectory* owners, int64_t now_ms,
   table.close_wait_not_shown = close_wait_.not_shown;
   table.time_wait_not_shown = time_wait_.not_shown;
   auto fill = [](DetailRow& row, const Endpoint& e) {
-    row.direction = e.direction;
-    row.remote_address = FormatAddress(e.family, e.remote_addr);
-    if (e.direction == Direction::kInbound) {
-      row.local_port = e.local_port;
+    const auto family = static_cast<uint8_t>(e.rest >> 32);
+    row.direction = static_cast<Direction>((e.rest >> 40) & 1);
+    std::array<uint8_t, 16> addr{};
+    std::memcpy(addr.data(), &e.addr_low, 8);
+    std::memcpy(addr.data() + 8, &e.addr_high, 8);
+    row.remote_address = FormatAddress(family, addr);
+    if (row.direction == Direction::kInbound) {
+      row.local_port = static_cast<int32_t>(e.rest & 0xffff);
     } else {
-      row.remote_port = e.remote_port;
+      row.remote_port = static_cast<int32_t>((e.rest >> 16) & 0xffff);
     }
   };
   auto busiest = [](const DetailRow& a, const DetailRow& b) {

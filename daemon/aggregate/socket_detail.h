@@ -53,16 +53,18 @@ class SocketDetail {
   size_t memory_bytes() const;
 
  private:
-  // 24 bytes: what a row is keyed by besides its owner.
+  // 24 bytes: what a row is keyed by besides its owner, as three words (read
+  // straight from the record: no byte-wise copy, no hash chain): the remote
+  // address (IPv4 in the first 4 bytes, the rest zero, as in SocketRecord),
+  // then local port | remote port << 16 | family << 32 | direction << 40,
+  // a folded port being 0.
   struct Endpoint {
-    std::array<uint8_t, 16> remote_addr;
-    uint16_t local_port;   // 0: folded (outbound)
-    uint16_t remote_port;  // 0: folded (inbound)
-    uint8_t family;
-    Direction direction;
-    uint8_t pad[2] = {0, 0};
+    uint64_t addr_low;
+    uint64_t addr_high;
+    uint64_t rest;
+    bool operator==(const Endpoint&) const = default;
   };
-  static_assert(sizeof(Endpoint) == 24);
+  static Endpoint EndpointOf(const SocketRecord& record, Direction direction);
   struct Endpoints {
     FlatHashMap<uint64_t, EndpointIndex> index;  // hash of the Endpoint
     std::vector<Endpoint> list;

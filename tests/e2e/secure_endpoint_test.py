@@ -538,7 +538,7 @@ def check_auth(h, pki, users):
                                            "alice:" + users["alice"])
         assert code == 200 and "x-content-type-options: nosniff" in headers.lower(), \
             f"{page} with credentials: {code} {headers!r}"
-        assert ("TIME_WAIT" if "time_wait" in page else "CLOSE_WAIT") in body, body[:300]
+        assert ('"page":"time_wait"' if "time_wait" in page else "CLOSE_WAIT") in body, body[:300]
     log("  /close_wait, /time_wait: 401 without credentials, 200 over TLS with them")
 
 
