@@ -21,6 +21,8 @@ test_packages=(
   jsonnet python3-yaml
   # deployment checks: systemd-analyze, the manifest validator (node)
   systemd nodejs
+  # drill-down pages test: a real browser loads them; their JSON checked by schema
+  chromium python3-jsonschema
 )
 packages=("${run_packages[@]}")
 want_npm=0

@@ -271,8 +271,10 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
   }
 
   auto collectable = MakeCollectable();
+  collectable->SetPageOptions(initial.pages.enabled, initial.pages.top);
   Poller poller(initial, MakeTransports(flags), *collectable);
-  HttpServer server(collectable, [&poller] { return poller.Ready(); });
+  HttpServer server(
+      collectable, [&poller] { return poller.Ready(); }, collectable);
   if (auto started = server.Start(initial.web, web_config); !started.ok()) {
     spdlog::critical("{}", started.error().message);
     return kExitRuntime;
@@ -332,6 +334,7 @@ int Serve(const Config& initial, const WebConfig& web_config, const Flags& flags
             "web.request_timeout changes need a restart");
       }
       spdlog::set_level(spdlog::level::from_str(reloaded->log_level));
+      collectable->SetPageOptions(reloaded->pages.enabled, reloaded->pages.top);
       poller.UpdateConfig(std::move(reloaded).value());
       poller.ReloadSucceeded();
       continue;

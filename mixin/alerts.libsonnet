@@ -15,6 +15,9 @@ local labels = import 'lib/labels.libsonnet';
       + { labels: { severity: severity } }
       + { annotations: annotations { runbook_url: runbook(name) } }
       + (if comment == null then {} else { comment:: comment }),
+    // CLOSE_WAIT alerts: the exporter's /close_wait page for the process, where the remote
+    // addresses and pids are (README, "CLOSE_WAIT hunt").
+    local closeWaitPage = { close_wait_page: (c.exporterURLPattern % '{{ $labels.instance }}') + '/close_wait?process={{ $labels.process | urlquery }}' },
     // Template context: L plus the pod and cluster fragments under short names.
     local T = L { P: L.inPod, C: L.inCluster, W: causes, WHY: whyText },
     // Annotation queries select the alert's own series: job, instance, network namespace and
@@ -58,7 +61,7 @@ local labels = import 'lib/labels.libsonnet';
             {
               summary: labels.fmt('CLOSE_WAIT keeps growing for {{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s ({{ $labels.direction }} port {{ $labels.port }}): {{ $value | humanize }} sockets', T),
               description: labels.fmt('The number of CLOSE_WAIT sockets owned by {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has kept rising over the alert window and is now {{ $value | humanize }}. The peers closed these connections. %(W)s(%(WHY)s).', T),
-            },
+            } + closeWaitPage,
             c.closeWaitGrowing['for'],
           ),
           alert(
@@ -70,7 +73,7 @@ local labels = import 'lib/labels.libsonnet';
             {
               summary: labels.fmt('{{ $value | humanize }} CLOSE_WAIT sockets held by {{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s ({{ $labels.direction }} port {{ $labels.port }})', T),
               description: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s holds {{ $value | humanize }} CLOSE_WAIT sockets for {{ $labels.direction }} port {{ $labels.port }}. %(W)s(%(WHY)s). Each owned one keeps a file descriptor open; the process is heading for "Too many open files". Restarting it frees them for now; the fix is in its code.', T),
-            },
+            } + closeWaitPage,
             c.closeWaitHigh['for'],
           ),
           alert(
@@ -82,7 +85,7 @@ local labels = import 'lib/labels.libsonnet';
             {
               summary: labels.fmt('{{ $labels.process }} on {{ $labels.instance }}%(P)s%(C)s has a CLOSE_WAIT socket {{ $value | humanizeDuration }} old ({{ $labels.direction }} port {{ $labels.port }})', T),
               description: labels.fmt('The oldest CLOSE_WAIT socket of {{ $labels.process }} ({{ $labels.direction }} port {{ $labels.port }}) on {{ $labels.instance }}%(P)s%(C)s has waited {{ $value | humanizeDuration }} for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small. %(W)s(%(WHY)s).', T),
-            },
+            } + closeWaitPage,
             c.closeWaitLingering['for'],
           ),
         ],

@@ -30,6 +30,12 @@
     // docs/runbook.md).
     runbookURLPattern: 'https://github.com/tcpstate/tcpstate_exporter/blob/main/docs/runbook.md#%s',
 
+    // The exporter's own URL for an instance (%s: the instance as a template of the alert or
+    // dashboard that links it): CLOSE_WAIT alerts carry a link to its /close_wait page
+    // (annotation close_wait_page) and CLOSE_WAIT dashboard panels a data link. Behind an
+    // https endpoint or a proxy, e.g. 'https://%s' or 'https://tcpstate.example/%s'.
+    exporterURLPattern: 'http://%s',
+
     // Thresholds, windows and `for` durations. Every comparison is strict: a value exactly at
     // the threshold does not fire.
     closeWaitGrowing: { threshold: 10, window: '30m', 'for': '15m' },

@@ -41,14 +41,14 @@
 
 #include "aggregate/close_wait_tracker.h"
 #include "aggregate/poll_aggregator.h"
+#include "common/tcp_state.h"
 #include "config/config.h"
 #include "metrics/render_snapshot.h"
 #include "netlink/inet_diag_decoder.h"
 #include "netlink/netlink_transport.h"
-#include "common/tcp_state.h"
 #include "netlink/tcp_table_reader.h"
-#include "snapshot/snapshot.h"
 #include "procfs/proc_owner_directory.h"
+#include "snapshot/snapshot.h"
 
 namespace tcpstate::bench {
 namespace {
@@ -283,6 +283,22 @@ void BM_AggregateNoAttribution(benchmark::State& state) {
   SetPerSocket(state, pop.size());
 }
 
+// The same with the drill-down pages off (pages.enabled: false): what
+// gathering their rows costs (docs/http.md, "Memory"; the notes of issue 15).
+void BM_AggregateNoAttributionPagesOff(benchmark::State& state) {
+  const auto& pop = PopulationFor(static_cast<int>(state.range(0)));
+  Config config;
+  config.processes.enabled = false;
+  config.pages.enabled = false;
+  CloseWaitTracker tracker(config.close_wait.max_tracked);
+  int64_t now_ms = 1'000'000;
+  for (auto _ : state) {
+    auto table = Aggregate(pop, config, nullptr, tracker, now_ms += 15'000);
+    benchmark::DoNotOptimize(table.total);
+  }
+  SetPerSocket(state, pop.size());
+}
+
 // A fake /proc under /dev/shm (or $TMPDIR): kOwnerProcesses processes named
 // "sockpop" sharing the owned sockets, one fd symlink each.
 class FakeProc {
@@ -478,7 +494,8 @@ class MemoryTransport : public NetlinkTransport {
     return OkStatus();
   }
   Result<size_t> Receive(std::span<uint8_t> buffer) override {
-    if (current_ == nullptr || next_ >= current_->size()) return MakeError(ErrorKind::kInvalid, "no dump", EIO);
+    if (current_ == nullptr || next_ >= current_->size())
+      return MakeError(ErrorKind::kInvalid, "no dump", EIO);
     const Bytes& d = (*current_)[next_++];
     std::memcpy(buffer.data(), d.data(), d.size());
     return d.size();
@@ -567,6 +584,7 @@ void BM_RenderAndSerialize(benchmark::State& state) {
 // 500: the 500k+ population, 641k sockets).
 BENCHMARK(BM_Decode)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AggregateNoAttribution)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_AggregateNoAttributionPagesOff)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AggregateAttributionWarm)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AggregateAttributionCold)->Arg(10)->Arg(500)->Unit(benchmark::kMillisecond);
 // Owner cache and tracker: thousands of owned sockets (CLOSE_WAIT for the

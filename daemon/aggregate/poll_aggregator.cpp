@@ -73,7 +73,8 @@ PollAggregator::PollAggregator(const Config& config, PortRange ephemeral, OwnerD
       owners_(owners),
       tracker_(tracker),
       now_ms_(now_ms),
-      classifier_(config.ports.include, ephemeral) {}
+      classifier_(config.ports.include, ephemeral),
+      detail_(config.pages) {}
 
 void PollAggregator::BeginAttempt() {
   classifier_ = PortClassifier(config_.ports.include, ephemeral_);
@@ -86,6 +87,8 @@ void PollAggregator::BeginAttempt() {
   destinations_.clear();
   pending_.clear();
   pending_first_seen_ms_.clear();
+  detail_.Clear();
+  pending_endpoints_.clear();
   tracker_.Begin();
 }
 
@@ -144,12 +147,16 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
     TrackDestination(record, port);
   }
 
+  if (record.state == kTimeWait && detail_.enabled()) detail_.AddTimeWait(record, direction);
   const bool is_close_wait = record.state == kCloseWait;
   const bool attributed = record.state < 32 && (config_.processes.states & StateBit(record.state));
   if (!is_close_wait && !(attributed && owners_ != nullptr)) return;
 
   const int64_t first_seen = is_close_wait ? tracker_.Observe(record.cookie, now_ms_) : 0;
   const CloseWaitCause cause = ClassifyCloseWait(record.inode, record.rqueue);
+  const SocketDetail::EndpointIndex endpoint = is_close_wait && detail_.enabled()
+                                                   ? detail_.CloseWaitEndpoint(record, direction)
+                                                   : SocketDetail::kNoEndpoint;
   OwnerId owner = kOwnerUnknown;
   if (owners_ == nullptr) {
     owner = kOwnerUnknown;
@@ -161,20 +168,24 @@ void PollAggregator::Count(const SocketRecord& record, std::optional<OwnerId> ca
     pending_.push_back(
         {record.inode, PendingKey(record.state, cause, direction, port), rqueue, wqueue});
     if (is_close_wait) pending_first_seen_ms_.push_back(first_seen);
+    if (is_close_wait && detail_.enabled()) pending_endpoints_.push_back(endpoint);
     return;
   }
-  AddOwned(owner, record.state, cause, direction, port, first_seen, rqueue, wqueue);
+  AddOwned(owner, record.state, cause, direction, port, first_seen, rqueue, wqueue, record.inode,
+           endpoint);
 }
 
 void PollAggregator::AddOwned(OwnerId owner, uint8_t state, CloseWaitCause cause,
                               Direction direction, PortKey port, int64_t first_seen_ms,
-                              uint32_t rqueue, uint32_t wqueue) {
+                              uint32_t rqueue, uint32_t wqueue, uint32_t inode,
+                              SocketDetail::EndpointIndex endpoint) {
   const bool attributed =
       owners_ != nullptr && state < 32 && (config_.processes.states & StateBit(state));
   if (attributed) {
     process_counts_.TryEmplace(ProcessKey(owner, state), Tally{}).first->Add(rqueue, wqueue);
   }
   if (state != kCloseWait) return;
+  if (detail_.enabled()) detail_.AddCloseWait(owner, endpoint, inode, first_seen_ms, cause);
   auto& group = close_wait_[CloseWaitKey(owner, cause, direction, port)];
   if (group.sockets == 0) {
     group.oldest_first_seen_ms = first_seen_ms;
@@ -211,14 +222,19 @@ SocketTable PollAggregator::Finish() {
     for (const auto& p : pending_) {
       const OwnerId owner = owners_->Lookup(p.inode).value_or(kOwnerUnknown);
       const auto state = static_cast<uint8_t>(p.key >> 24);
-      const int64_t first_seen = state == kCloseWait ? pending_first_seen_ms_[close_wait++] : 0;
+      const bool is_close_wait = state == kCloseWait;
+      const int64_t first_seen = is_close_wait ? pending_first_seen_ms_[close_wait] : 0;
+      const auto endpoint = is_close_wait && detail_.enabled() ? pending_endpoints_[close_wait]
+                                                               : SocketDetail::kNoEndpoint;
+      if (is_close_wait) ++close_wait;
       AddOwned(owner, state, static_cast<CloseWaitCause>((p.key >> 21) & 3),
                static_cast<Direction>((p.key >> 20) & 1), p.key & 0xfffff, first_seen, p.rqueue,
-               p.wqueue);
+               p.wqueue, p.inode, endpoint);
     }
   }
   pending_.clear();
   pending_first_seen_ms_.clear();
+  pending_endpoints_.clear();
   tracker_.Commit();
 
   SocketTable table;
@@ -377,6 +393,7 @@ SocketTable PollAggregator::Finish() {
     max = std::max<uint64_t>(max, destination.sockets);
   }
   for (const auto& [port, max] : outbound) table.outbound.push_back({port, max});
+  if (detail_.enabled()) table.detail = detail_.Finish(owners_, now_ms_, ephemeral_);
   return table;
 }
 

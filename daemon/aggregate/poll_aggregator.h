@@ -19,6 +19,7 @@
 
 #include "aggregate/close_wait_tracker.h"
 #include "aggregate/port_classifier.h"
+#include "aggregate/socket_detail.h"
 #include "aggregate/socket_table.h"
 #include "common/close_wait_cause.h"
 #include "common/flat_hash_map.h"
@@ -91,7 +92,9 @@ class PollAggregator : public TableSink {
   bool LooksUpOwner(const SocketRecord& record) const;
   void Count(const SocketRecord& record, std::optional<OwnerId> cached);
   void AddOwned(OwnerId owner, uint8_t state, CloseWaitCause cause, Direction direction,
-                PortKey port, int64_t first_seen_ms, uint32_t rqueue, uint32_t wqueue);
+                PortKey port, int64_t first_seen_ms, uint32_t rqueue, uint32_t wqueue,
+                uint32_t inode = 0,
+                SocketDetail::EndpointIndex endpoint = SocketDetail::kNoEndpoint);
   void TrackDestination(const SocketRecord& record, PortKey port);
 
   const Config& config_;
@@ -110,6 +113,10 @@ class PollAggregator : public TableSink {
   std::unordered_map<uint64_t, Destination> destinations_;
   std::vector<Pending> pending_;
   std::vector<int64_t> pending_first_seen_ms_;
+  // Rows of the drill-down pages; the endpoints of pending CLOSE_WAIT
+  // sockets, in the order of pending_first_seen_ms_ (empty when off).
+  SocketDetail detail_;
+  std::vector<SocketDetail::EndpointIndex> pending_endpoints_;
 };
 
 }  // namespace tcpstate

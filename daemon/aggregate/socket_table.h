@@ -66,6 +66,32 @@ struct OutboundSeries {
   uint64_t max_local_ports;
 };
 
+// One row of a drill-down page (aggregate/socket_detail.h): the CLOSE_WAIT
+// or TIME_WAIT sockets of one process, direction, port and remote address.
+// CLOSE_WAIT rows are also split by cause (common/close_wait_cause.h), like
+// the tcpstate_close_wait_* series.
+struct DetailRow {
+  std::string process;  // CLOSE_WAIT: owner name, "(none)", "(unknown)"; TIME_WAIT: empty
+  int32_t pid = 0;      // 0: no process
+  Direction direction = Direction::kInbound;
+  int32_t local_port = -1;  // -1: folded (the client side of an outbound socket)
+  std::string remote_address;
+  int32_t remote_port = -1;  // -1: folded (the client side of an inbound socket)
+  uint64_t sockets = 0;
+  double oldest_age_seconds = 0;                      // CLOSE_WAIT only
+  CloseWaitCause cause = CloseWaitCause::kNotClosed;  // CLOSE_WAIT only
+  std::vector<uint32_t> fds;  // some of its sockets' fd numbers (top rows only)
+};
+
+struct DetailTable {
+  bool enabled = false;               // pages.enabled when the dump was read
+  std::vector<DetailRow> close_wait;  // busiest first
+  uint64_t close_wait_not_shown = 0;  // sockets beyond pages.max_groups
+  std::vector<DetailRow> time_wait;   // busiest first
+  uint64_t time_wait_not_shown = 0;
+  PortRange local_port_range;  // ip_local_port_range of the namespace
+};
+
 struct SocketTable {
   std::array<uint64_t, 256> by_state{};
   uint64_t total = 0;
@@ -80,6 +106,7 @@ struct SocketTable {
   std::vector<OutboundSeries> outbound;
   uint64_t folded_ports = 0;
   uint64_t folded_processes = 0;
+  DetailTable detail;
 };
 
 }  // namespace tcpstate

@@ -109,6 +109,23 @@ struct Config {
     uint32_t max_destinations = 1'000'000;
   } outbound;
 
+  // The drill-down pages /close_wait and /time_wait (metrics/detail_pages.h):
+  // CLOSE_WAIT and TIME_WAIT sockets by remote address, gathered during the
+  // dump. Off: not gathered, and the pages answer 404 (some operators will
+  // not publish remote addresses).
+  struct Pages {
+    bool enabled = true;
+    // Rows a page shows (after its filters), busiest first.
+    uint32_t top = 50;
+    // Groups kept per namespace and state (pod, process, pid, direction,
+    // local port, remote address:port); sockets beyond it are counted as
+    // not shown. Bounds the memory: docs/http.md has the bytes per group.
+    uint32_t max_groups = 1'000;
+    // Socket inodes kept per CLOSE_WAIT group, whose fd numbers the page
+    // shows for its top rows.
+    uint32_t max_fds = 8;
+  } pages;
+
   std::string log_level = "info";
 };
 

@@ -200,12 +200,27 @@ void LoadCloseWait(const YAML::Node& node, const std::string& path, Config::Clos
   }
 }
 
+void LoadPages(const YAML::Node& node, const std::string& path, Config::Pages& pages) {
+  ExpectMap(node, path, {"enabled", "top", "max_groups", "max_fds"});
+  if (node["enabled"]) pages.enabled = AsBool(node["enabled"], path + ".enabled");
+  if (node["top"]) {
+    pages.top = static_cast<uint32_t>(AsUnsigned(node["top"], path + ".top", 1, 10'000));
+  }
+  if (node["max_groups"]) {
+    pages.max_groups =
+        static_cast<uint32_t>(AsUnsigned(node["max_groups"], path + ".max_groups", 1, 1'000'000));
+  }
+  if (node["max_fds"]) {
+    pages.max_fds = static_cast<uint32_t>(AsUnsigned(node["max_fds"], path + ".max_fds", 0, 64));
+  }
+}
+
 Config LoadRoot(const YAML::Node& root) {
   Config config;
   if (root.IsNull()) return config;  // an empty file means all defaults
   ExpectMap(root, "",
             {"web", "poll", "proc_root", "ports", "processes", "close_wait", "namespaces",
-             "outbound", "log"});
+             "outbound", "pages", "log"});
   if (root["web"]) LoadWeb(root["web"], "web", config.web);
   if (root["poll"]) LoadPoll(root["poll"], "poll", config.poll);
   if (root["proc_root"]) {
@@ -274,6 +289,7 @@ Config LoadRoot(const YAML::Node& root) {
           root["outbound"]["max_destinations"], "outbound.max_destinations", 0, 100'000'000));
     }
   }
+  if (root["pages"]) LoadPages(root["pages"], "pages", config.pages);
   if (root["log"]) {
     ExpectMap(root["log"], "log", {"level"});
     if (root["log"]["level"]) {

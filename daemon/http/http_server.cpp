@@ -34,6 +34,7 @@
 #include "http/tls_context.h"
 #include "metrics/build_info.h"
 #include "metrics/exposition.h"
+#include "metrics/page_source.h"
 
 namespace tcpstate {
 
@@ -66,18 +67,13 @@ constexpr size_t kReservedFds = 512;
 // plus these, the listener waits instead of closing more.
 constexpr size_t kClosingSlack = 64;
 
-constexpr const char* kLandingPage = R"(<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>tcpstate_exporter</title></head>
+constexpr const char* kLandingHead = R"(<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>tcpstate_exporter</title>
+<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 8px;text-align:left}td.num,th.num{text-align:right}th{background:#eee}</style></head>
 <body>
 <h1>tcpstate_exporter</h1>
 <p>TCP sockets per state, port and process, from NETLINK_SOCK_DIAG.</p>
 <ul>
-<li><a href="%s">%s</a>: the metrics</li>
-<li><a href="/healthz">/healthz</a>: liveness</li>
-<li><a href="/readyz">/readyz</a>: readiness (a recent successful poll)</li>
-</ul>
-<p>Version %s (%s)</p>
-</body></html>
 )";
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -410,7 +406,10 @@ class HttpServer::Session : public WaitingConnections::Entry,
     head_only_ = request.method() == http::verb::head;
     keep_alive_client_ = request.keep_alive();
     const std::string_view target(request.target().data(), request.target().size());
-    path_ = std::string(target.substr(0, target.find('?')));
+    const size_t question = target.find('?');
+    path_ = std::string(target.substr(0, question));
+    query_ = question == std::string_view::npos ? std::string()
+                                                : std::string(target.substr(question + 1));
     const auto header = [&](http::field field) {
       const auto value = request[field];
       return std::string(value.data(), value.size());
@@ -482,12 +481,22 @@ class HttpServer::Session : public WaitingConnections::Entry,
     }
     if (path_ == "/") {
       const BuildInfo& build = GetBuildInfo();
-      char page[8192];
       const std::string path = HtmlEscape(server_.telemetry_path_);
-      const int n = std::snprintf(page, sizeof(page), kLandingPage, path.c_str(), path.c_str(),
-                                  build.version, build.revision);
-      page_.assign(page, static_cast<size_t>(std::clamp(n, 0, static_cast<int>(sizeof(page)) - 1)));
+      page_ = kLandingHead;
+      page_ += "<li><a href=\"" + path + "\">" + path + "</a>: the metrics</li>\n";
+      page_ += "<li><a href=\"/healthz\">/healthz</a>: liveness</li>\n";
+      page_ += "<li><a href=\"/readyz\">/readyz</a>: readiness (a recent successful poll)</li>\n";
+      page_ += "</ul>\n";
+      if (server_.pages_) page_ += server_.pages_->LandingSummary();
+      page_ += "<p>Version " + HtmlEscape(build.version) + " (" + HtmlEscape(build.revision) +
+               ")</p>\n</body></html>\n";
       return Reply(200, "text/html; charset=utf-8", page_, {}, security);
+    }
+    if (server_.pages_) {
+      if (auto page = server_.pages_->RenderPage(path_, query_)) {
+        page_ = std::move(page->body);
+        return Reply(page->status, page->content_type, page_, {}, security);
+      }
     }
     return Reply(404, kText, "not found\n", {}, security);
   }
@@ -545,7 +554,7 @@ class HttpServer::Session : public WaitingConnections::Entry,
   std::optional<http::response<http::span_body<const char>>> response_;
   std::shared_ptr<const Exposition> exposition_;
   std::unique_ptr<InFlightSlot> slot_;
-  std::string path_, authorization_, accept_encoding_, page_;
+  std::string path_, query_, authorization_, accept_encoding_, page_;
   bool head_only_ = false;
   bool keep_alive_client_ = false;
   bool keep_alive_ = false;
@@ -609,9 +618,11 @@ class HttpServer::TlsPending : public WaitingConnections::Entry,
   bool handed_over_ = false;
 };
 
-HttpServer::HttpServer(std::shared_ptr<const ExpositionSource> metrics, ReadinessProbe ready)
+HttpServer::HttpServer(std::shared_ptr<const ExpositionSource> metrics, ReadinessProbe ready,
+                       std::shared_ptr<const PageSource> pages)
     : metrics_(std::move(metrics)),
       ready_(std::move(ready)),
+      pages_(std::move(pages)),
       security_(std::make_shared<Security>()) {}
 
 HttpServer::~HttpServer() { Stop(); }
@@ -632,7 +643,8 @@ Result<std::shared_ptr<const HttpServer::Security>> HttpServer::MakeSecurity(
   if (!web_config.basic_auth_users.empty()) {
     auto auth = BasicAuthenticator::Create(web_config.basic_auth_users,
                                            BasicAuthenticator::Options{max_in_flight_});
-    if (!auth.ok()) return MakeError(ErrorKind::kInvalid, "basic_auth_users: " + auth.error().message);
+    if (!auth.ok())
+      return MakeError(ErrorKind::kInvalid, "basic_auth_users: " + auth.error().message);
     security->auth = std::move(*auth);
   }
   if (web_config.rate_limit_interval.count() > 0) {
@@ -655,7 +667,8 @@ Result<tcp::acceptor> Listen(asio::io_context& ioc, const std::string& address, 
                      ec.value());
   };
   auto parsed = ParseListenAddress(address);
-  if (!parsed.ok()) return MakeError(ErrorKind::kInvalid, "cannot listen on " + parsed.error().message);
+  if (!parsed.ok())
+    return MakeError(ErrorKind::kInvalid, "cannot listen on " + parsed.error().message);
   tcp::endpoint endpoint;
   std::memcpy(endpoint.data(), &parsed->address, parsed->length);
   endpoint.resize(parsed->length);

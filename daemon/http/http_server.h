@@ -1,6 +1,7 @@
 // The HTTP endpoint: /metrics, or web.telemetry_path (the exposition prepared
 // once per poll, written as is; gzip-compressed when the client accepts it), /healthz (alive),
-// /readyz (a recent successful poll), and a landing page.
+// /readyz (a recent successful poll), the drill-down pages /close_wait and
+// /time_wait, and a landing page with the latest poll's summary.
 //
 // Optional hardening from the web configuration file (web_config.h): TLS,
 // basic auth, extra response headers, a rate limit. /healthz and /readyz are
@@ -49,6 +50,7 @@ namespace tcpstate {
 
 class BasicAuthenticator;
 class ExpositionSource;
+class PageSource;
 class TlsContext;
 
 class HttpServer {
@@ -56,8 +58,12 @@ class HttpServer {
   // Answers /readyz: true once data is fresh enough to scrape.
   using ReadinessProbe = std::function<bool()>;
 
-  // /metrics serves what `metrics` last prepared (metrics/exposition.h).
-  HttpServer(std::shared_ptr<const ExpositionSource> metrics, ReadinessProbe ready);
+  // /metrics serves what `metrics` last prepared (metrics/exposition.h);
+  // /close_wait, /time_wait and the landing page's summary come from `pages`
+  // (metrics/page_source.h; null: none), behind the same TLS, basic auth,
+  // rate limit and in-flight cap as /metrics.
+  HttpServer(std::shared_ptr<const ExpositionSource> metrics, ReadinessProbe ready,
+             std::shared_ptr<const PageSource> pages = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -102,6 +108,7 @@ class HttpServer {
 
   std::shared_ptr<const ExpositionSource> metrics_;
   ReadinessProbe ready_;
+  std::shared_ptr<const PageSource> pages_;
   uint32_t max_in_flight_ = 1;
   std::string telemetry_path_ = kDefaultTelemetryPath;  // set by Start, before serving
   std::atomic<uint32_t> in_flight_{0};

@@ -19,13 +19,15 @@
 #include <vector>
 
 #include "metrics/exposition.h"
+#include "metrics/page_source.h"
 #include "snapshot/snapshot_sink.h"
 
 namespace tcpstate {
 
 class SnapshotCollectable : public prometheus::Collectable,
                             public SnapshotSink,
-                            public ExpositionSource {
+                            public ExpositionSource,
+                            public PageSource {
  public:
   using Families = std::vector<prometheus::MetricFamily>;
 
@@ -50,6 +52,12 @@ class SnapshotCollectable : public prometheus::Collectable,
     return prepared_;
   }
 
+  // The drill-down pages (metrics/detail_pages.h), rendered on request from
+  // the latest published snapshot. Off: 404. Set at start and on reload.
+  void SetPageOptions(bool enabled, uint32_t top);
+  std::optional<Page> RenderPage(std::string_view path, std::string_view query) const override;
+  std::string LandingSummary() const override;
+
   Families Collect() const override {
     auto latest = Latest();
     return latest ? *latest : Families{};
@@ -60,6 +68,9 @@ class SnapshotCollectable : public prometheus::Collectable,
   mutable std::mutex mutex_;
   std::shared_ptr<const Families> latest_;
   std::shared_ptr<const Exposition> prepared_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  bool pages_enabled_ = true;
+  uint32_t pages_top_ = 50;
 };
 
 }  // namespace tcpstate

@@ -43,6 +43,9 @@ class OwnerDirectory {
   // End of a poll: drop cache entries for sockets that are gone.
   virtual void EndPoll() = 0;
   virtual const OwnerInfo& Owner(OwnerId id) const = 0;
+  // The fd number its owner holds `inode` at, if known (cache only, no I/O;
+  // the drill-down pages show it).
+  virtual std::optional<uint32_t> FdOf(uint32_t /*inode*/) const { return std::nullopt; }
 };
 
 }  // namespace tcpstate

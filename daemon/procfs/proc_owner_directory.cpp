@@ -853,6 +853,14 @@ void ProcOwnerDirectory::EndPoll() {
   for (OwnerId id : stale) SyncOwner(id, wanted, SyncMode::kChanges);
 }
 
+std::optional<uint32_t> ProcOwnerDirectory::FdOf(uint32_t inode) const {
+  const InodeEntry* entry = inodes_.Find(inode);
+  if (entry == nullptr || entry->owner == kOwnerUnknown || entry->owner == kOwnerRetry) {
+    return std::nullopt;
+  }
+  return entry->aux;
+}
+
 const OwnerInfo& ProcOwnerDirectory::Owner(OwnerId id) const {
   auto it = owners_.find(id);
   return it == owners_.end() ? unknown_ : it->second.info;

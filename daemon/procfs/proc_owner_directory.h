@@ -56,6 +56,7 @@ class ProcOwnerDirectory : public OwnerDirectory {
   void MeasureOwners() override;
   void EndPoll() override;
   const OwnerInfo& Owner(OwnerId id) const override;
+  std::optional<uint32_t> FdOf(uint32_t inode) const override;
 
   // Limits the next full scans to processes in these network namespaces (a
   // socket is held by a process of its own namespace but in the rarest

@@ -224,6 +224,7 @@ tests:
               summary: "api on node-a:9814 has a CLOSE_WAIT socket 2m 0s old (outbound port 5432)"
               description: "The oldest CLOSE_WAIT socket of api (outbound port 5432) on node-a:9814 has waited 2m 0s for the application to close it. A healthy application closes within milliseconds; this is a leak even when the count is small. (not_closed: the application read the EOF and never called close(), a leak in its code; not_reading: it has not read the socket since the peer closed, a stuck thread or a pool that never polls idle connections; not_accepted: never taken from the listener's accept queue, the server is overloaded or its accept loop is stuck (capacity, not a leak))."
               runbook_url: "https://github.com/tcpstate/tcpstate_exporter/blob/main/docs/runbook.md#tcpstateclosewaitlingering"
+              close_wait_page: "http://node-a:9814/close_wait?process=api"
 EOF
 run "$promtool" test rules "$tmp/threshold-test/threshold.test.yml"
 # A configuration the mixin cannot render is an error (status 2), not a silently shipped file.

@@ -7,6 +7,8 @@ local lib = import 'lib.libsonnet';
   grafanaDashboards+:: {
     local c = $._config,
     local q(s) = labels.fmt(s, $._queryContext),
+    // A data link to the instance's /close_wait page (remote addresses, pids, fds).
+    local pageLink = { fieldConfig+: { defaults+: { links: [{ title: 'CLOSE_WAIT sockets of ${__field.labels.process} on ${__field.labels.instance} (remote addresses, pids)', url: (c.exporterURLPattern % '${__field.labels.instance}') + '/close_wait?process=${__field.labels.process:percentencode}', targetBlank: true }] } } },
     'close-wait-hunt.json': lib.dashboard(c, 'close-wait-hunt', 'CLOSE_WAIT hunt', 'Which process and which port leak CLOSE_WAIT sockets, since when, and how fast.', lib.targetVariables(c) + lib.podVariables(c) + [
       lib.queryVariable('process', 'Process', q('label_values(tcpstate_close_wait_sockets{%(selPod)s}, process)')),
       lib.queryVariable('port', 'Port', q('label_values(tcpstate_close_wait_sockets{%(selPod)s, process=~"$process"}, port)')),
@@ -25,7 +27,7 @@ local lib = import 'lib.libsonnet';
       ], [18, 0, 6, 4]) + { fieldConfig+: { defaults+: { thresholds+: { steps: [{ color: 'green', value: null }, { color: 'orange', value: 600 }, { color: 'red', value: c.closeWaitLingering.thresholdSeconds }] } } } },
       lib.bargauge('Top processes by CLOSE_WAIT', 'The 10 processes holding the most CLOSE_WAIT sockets (all ports). Each socket holds a file descriptor until the process calls close().', 'short', [
         lib.target(q('topk(10, sum by (%(i)s, process) (tcpstate_close_wait_sockets{%(selPod)s, process=~"$process", port=~"$port"}))'), '{{process}} @ {{instance}}', instant=true),
-      ], [0, 4, 12, 9]) + { fieldConfig+: { defaults+: { thresholds+: { steps: [{ color: 'green', value: null }, { color: 'orange', value: 100 }, { color: 'red', value: c.closeWaitHigh.threshold }] } } } },
+      ], [0, 4, 12, 9]) + { fieldConfig+: { defaults+: { thresholds+: { steps: [{ color: 'green', value: null }, { color: 'orange', value: 100 }, { color: 'red', value: c.closeWaitHigh.threshold }] } } } } + pageLink,
       lib.bargauge('Top ports by CLOSE_WAIT', 'The 10 ports with the most CLOSE_WAIT sockets. outbound: remote port of a server we connected to (our client code leaks); inbound: our listening port (our server code leaks).', 'short', [
         lib.target(q('topk(10, sum by (%(i)s, direction, port) (tcpstate_close_wait_sockets{%(selPod)s, process=~"$process", port=~"$port"}))'), '{{direction}} :{{port}} @ {{instance}}', instant=true),
       ], [12, 4, 12, 9]) + { fieldConfig+: { defaults+: { thresholds+: { steps: [{ color: 'green', value: null }, { color: 'orange', value: 100 }, { color: 'red', value: c.closeWaitHigh.threshold }] } } } },
@@ -36,7 +38,7 @@ local lib = import 'lib.libsonnet';
       ], [0, 13, 24, 9]) + { fieldConfig+: { overrides: [{ matcher: { id: 'byName', options: 'oldest age' }, properties: [{ id: 'unit', value: 's' }] }, { matcher: { id: 'byName', options: 'growth per hour' }, properties: [{ id: 'unit', value: 'short' }, { id: 'decimals', value: 1 }] }] }, options+: { sortBy: [{ displayName: 'CLOSE_WAIT', desc: true }] }, transformations: [{ id: 'merge', options: {} }, { id: 'organize', options: { excludeByName: { Time: true }, indexByName: {}, renameByName: { 'Value #A': 'CLOSE_WAIT', 'Value #B': 'oldest age', 'Value #C': 'growth per hour' } } }] },
       lib.timeseries('CLOSE_WAIT by process and port', 'CLOSE_WAIT sockets per process, direction and port (summed over pids). A leak is a line that only goes up; restarts of the process drop it to zero.', 'short', [
         lib.target(q('sum by (%(ji)s, process, direction, port) (tcpstate_close_wait_sockets{%(selPod)s, process=~"$process", port=~"$port"}) > 0'), '{{process}} {{direction}} :{{port}} @ {{instance}}'),
-      ], [0, 22, 12, 8]),
+      ], [0, 22, 12, 8]) + pageLink,
       lib.timeseries('CLOSE_WAIT growth per hour', 'Slope of the CLOSE_WAIT count over the last 30 minutes, in sockets per hour, per process and port. Persistently positive means a leak.', 'short', [
         lib.target(q('sum by (%(ji)s, process, direction, port) (deriv(tcpstate_close_wait_sockets{%(selPod)s, process=~"$process", port=~"$port"}[30m])) * 3600'), '{{process}} {{direction}} :{{port}} @ {{instance}}'),
       ], [12, 22, 12, 8]),

@@ -652,6 +652,14 @@ def wait_firing(h, leak_started, pod):
         assert re.search(r"By cause: not_reading=\d+ \(", description), (name, description)
         # Routed on pod_namespace to the namespace's owner.
         assert records[i]["path"] == f"/alerts/{POD_NAMESPACE}", (name, records[i]["path"])
+        # The annotation's link opens the exporter's page with the leak's sockets.
+        page = annotations.get("close_wait_page", "")
+        assert page == f"http://{EXPORTER_ADDR}/close_wait?process={LEAK_NAME}", (name, page)
+        status, body = h.fetch([page + "&format=json"])[0]
+        rows = json.loads(body)["rows"] if status == 200 else []
+        assert any(r["process"] == LEAK_NAME and r["pod_name"] == POD_NAME and
+                   r["remote_port"] == LEAK_PORT and r["sockets"] > 0 for r in rows), \
+            (name, page, status, body[:500])
         log(f"webhook got {name} firing {records[i]['received_at'] - leak_started:.1f}s after "
             f"the leak started (notification #{i}): "
             f"{ {k: labels[k] for k in ('cluster', 'pod_namespace', 'pod_name', 'process', 'port', 'severity')} }"

@@ -530,6 +530,16 @@ def check_auth(h, pki, users):
     wait_for(lambda: h.curl(f"https://127.0.0.1:{PORT_AUTH}/readyz", *ca)[0] == 200, 20,
              "/readyz 200 without credentials")
     log("  /healthz and /readyz without credentials: 200; / and unknown paths: 401")
+    # The drill-down pages publish remote addresses: the same gate as /metrics.
+    for page in ("/close_wait", "/time_wait?format=json"):
+        code, _, _, _, _ = h.curl(f"https://127.0.0.1:{PORT_AUTH}{page}", *ca)
+        assert code == 401, f"{page} without credentials: {code}"
+        code, _, headers, body, _ = h.curl(f"https://127.0.0.1:{PORT_AUTH}{page}", *ca, "-u",
+                                           "alice:" + users["alice"])
+        assert code == 200 and "x-content-type-options: nosniff" in headers.lower(), \
+            f"{page} with credentials: {code} {headers!r}"
+        assert ('"page":"time_wait"' if "time_wait" in page else "CLOSE_WAIT") in body, body[:300]
+    log("  /close_wait, /time_wait: 401 without credentials, 200 over TLS with them")
 
 
 def check_timing(h, pki, users):
@@ -568,7 +578,9 @@ def check_in_flight(h, pki, users):
     """max_requests_in_flight 2 on this instance: a burst of wrong passwords (each a bcrypt
     run, one at a time) fills it; the rest get 503 at once. A cached login still passes."""
     base = {"host": "127.0.0.1", "port": PORT_AUTH, "tls": True, "cafile": pki.path("ca.crt")}
-    burst = [dict(base, authorization=basic("mallory", f"guess{i}")) for i in range(20)]
+    # Half the burst on the drill-down pages: they count against the same cap.
+    burst = [dict(base, authorization=basic("mallory", f"guess{i}"),
+                  path="/close_wait" if i % 2 else "/metrics") for i in range(20)]
     cached = dict(base, authorization=basic("alice", users["alice"]))
     results = requests(h.ns, burst + [cached] * 3)
     codes = [r["status"] for r in results[:len(burst)]]
@@ -580,6 +592,8 @@ def check_in_flight(h, pki, users):
         f"{[r['status'] for r in results[len(burst):]]}")
     assert set(codes) <= {401, 503}, codes
     assert codes.count(503) >= 1, f"no 503 beyond the in-flight cap: {codes}"
+    page_codes = [r["status"] for r, b in zip(results, burst) if b["path"] == "/close_wait"]
+    assert 503 in page_codes, f"no 503 for the pages beyond the in-flight cap: {page_codes}"
     assert codes.count(401) >= 1, codes
     assert all(r["headers"].get("retry-after") == "1"
                for r in results[:len(burst)] if r["status"] == 503)

@@ -33,6 +33,10 @@ TEST(ConfigLoader, ShippedDefaultFileEqualsBuiltInDefaults) {
   EXPECT_EQ(loaded->close_wait.max_tracked, defaults.close_wait.max_tracked);
   EXPECT_EQ(loaded->outbound.max_destinations, defaults.outbound.max_destinations);
   EXPECT_EQ(loaded->log_level, defaults.log_level);
+  EXPECT_EQ(loaded->pages.enabled, defaults.pages.enabled);
+  EXPECT_EQ(loaded->pages.top, defaults.pages.top);
+  EXPECT_EQ(loaded->pages.max_groups, defaults.pages.max_groups);
+  EXPECT_EQ(loaded->pages.max_fds, defaults.pages.max_fds);
   EXPECT_EQ(loaded->namespaces.pod_names, defaults.namespaces.pod_names);
   EXPECT_EQ(loaded->namespaces.kubelet_pod_logs_dir, defaults.namespaces.kubelet_pod_logs_dir);
   EXPECT_EQ(loaded->namespaces.read_timeout, defaults.namespaces.read_timeout);
@@ -56,6 +60,25 @@ TEST(ConfigLoader, PodNamespaceKeys) {
     auto bad = ParseConfig(yaml);
     ASSERT_FALSE(bad.ok()) << yaml;
     EXPECT_NE(bad.error().message.find(key), std::string::npos) << bad.error().message;
+  }
+}
+
+TEST(ConfigLoader, PagesKeys) {
+  auto c = ParseConfig("pages:\n  enabled: false\n  top: 7\n  max_groups: 20\n  max_fds: 0\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->pages.enabled);
+  EXPECT_EQ(c->pages.top, 7u);
+  EXPECT_EQ(c->pages.max_groups, 20u);
+  EXPECT_EQ(c->pages.max_fds, 0u);
+  for (const auto& [yaml, key] : std::vector<std::pair<std::string, std::string>>{
+           {"pages:\n  enabled: perhaps\n", "pages.enabled"},
+           {"pages:\n  top: 0\n", "pages.top"},
+           {"pages:\n  max_groups: 0\n", "pages.max_groups"},
+           {"pages:\n  max_fds: 65\n", "pages.max_fds"},
+           {"pages:\n  remote: true\n", "pages.remote"}}) {
+    auto bad = ParseConfig(yaml);
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_EQ(bad.error().key, key) << bad.error().message;
   }
 }
 

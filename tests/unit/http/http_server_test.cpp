@@ -312,3 +312,93 @@ TEST(MetricsEndpoint, MaxConnectionsFitsTheDescriptorLimit) {
 
 }  // namespace
 }  // namespace tcpstate
+
+namespace tcpstate {
+namespace {
+
+// A published snapshot with one CLOSE_WAIT row, for the drill-down pages.
+std::shared_ptr<const Snapshot> OneCloseWaitRow() {
+  auto table = std::make_shared<SocketTable>();
+  table->detail.enabled = true;
+  DetailRow row;
+  row.process = "billing";
+  row.pid = 4242;
+  row.direction = Direction::kOutbound;
+  row.remote_address = "10.1.2.3";
+  row.remote_port = 443;
+  row.sockets = 3000;
+  table->detail.close_wait.push_back(row);
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->targets.push_back(
+      TargetData{{{"netns", "host"}}, table, nullptr, nullptr, nullptr, false});
+  return snapshot;
+}
+
+// The pages go through the same gate as /metrics (rate limit, basic auth; the
+// in-flight cap in e2e_secure_endpoint); the switch turns them into 404.
+TEST(DrillDownPages, BehindBasicAuthAndTheRateLimitLikeMetrics) {
+  auto collectable = std::make_shared<SnapshotCollectable>();
+  collectable->Publish(OneCloseWaitRow());
+  HttpServer server(
+      collectable, [] { return true; }, collectable);
+  Config::Web web;
+  web.listen_address = "127.0.0.1:0";
+  WebConfig web_config;
+  // htpasswd -nbBC 4 alice 'correct horse' (tests/unit/http/basic_auth_test.cpp)
+  web_config.basic_auth_users = {
+      {"alice", "$2y$04$Qu8nw6GKUuYExLxRo3Z6C.G467U06ALjvx2DASQtr4/0VtnpAGmFe"}};
+  web_config.rate_limit_interval = std::chrono::hours(1);
+  web_config.rate_limit_burst = 3;
+  ASSERT_TRUE(server.Start(web, web_config).ok());
+  const std::string alice = "Authorization: Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==\r\n";
+  const auto get = [&](const std::string& path, const std::string& headers) {
+    return Connection(server.Port()).Send("GET", path, headers + "Connection: close\r\n");
+  };
+  const auto anonymous = get("/close_wait", "");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status_line, "HTTP/1.1 401 Unauthorized");
+  EXPECT_EQ(anonymous->body.find("10.1.2.3"), std::string::npos);
+  const auto page = get("/close_wait?process=billing", alice);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status_line, "HTTP/1.1 200 OK");
+  EXPECT_EQ(page->Header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->body.find("<td class=\"remote-address\">10.1.2.3</td>"), std::string::npos);
+  const auto json = get("/close_wait?format=json", alice);
+  ASSERT_TRUE(json);
+  EXPECT_EQ(json->Header("Content-Type"), "application/json");
+  EXPECT_NE(json->body.find("\"pid\":4242"), std::string::npos) << json->body;
+  const auto limited = get("/time_wait", alice);  // the burst of 3 is spent
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->status_line, "HTTP/1.1 429 Too Many Requests");
+}
+
+TEST(DrillDownPages, SwitchBadQueryAndLandingSummary) {
+  auto collectable = std::make_shared<SnapshotCollectable>();
+  collectable->Publish(OneCloseWaitRow());
+  HttpServer server(
+      collectable, [] { return true; }, collectable);
+  Config::Web web;
+  web.listen_address = "127.0.0.1:0";
+  ASSERT_TRUE(server.Start(web).ok());
+  const auto status = [&](const std::string& path) {
+    const auto r = Connection(server.Port()).Send("GET", path, "Connection: close\r\n");
+    return r ? r->status_line : std::string("(no answer)");
+  };
+  EXPECT_EQ(status("/close_wait"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(status("/time_wait?format=json"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(status("/close_wait?port=x"), "HTTP/1.1 400 Bad Request");
+  const auto landing = Connection(server.Port()).Send("GET", "/", "Connection: close\r\n");
+  ASSERT_TRUE(landing);
+  EXPECT_NE(landing->body.find("href=\"/close_wait\""), std::string::npos);
+  EXPECT_NE(landing->body.find("10.1.2.3"), std::string::npos);  // the top offender
+  collectable->SetPageOptions(false, 50);
+  EXPECT_EQ(status("/close_wait"), "HTTP/1.1 404 Not Found");
+  EXPECT_EQ(status("/time_wait"), "HTTP/1.1 404 Not Found");
+  const auto off = Connection(server.Port()).Send("GET", "/", "Connection: close\r\n");
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->body.find("/close_wait"), std::string::npos);
+  EXPECT_EQ(off->body.find("10.1.2.3"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tcpstate
