@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -193,6 +194,17 @@ void AppendHead(std::string& out, std::string_view title) {
   out += "</head><body>\n";
 }
 
+// 2026-12-04T18:48:48Z; "never" before the first successful poll.
+std::string Rfc3339Utc(double seconds) {
+  if (!(seconds > 0)) return "never";
+  const auto whole = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  if (gmtime_r(&whole, &tm) == nullptr) return "never";
+  char text[32];
+  const size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return n == 0 ? "never" : std::string(text, n);
+}
+
 void AppendFilterForm(std::string& out, const DetailQuery& q) {
   out += "<form method=\"get\">process <input name=\"process\" value=\"";
   out += HtmlEscape(q.process);
@@ -205,9 +217,10 @@ void AppendFilterForm(std::string& out, const DetailQuery& q) {
 
 void AppendSummaryLine(std::string& out, const Snapshot& snapshot, const Selection& s,
                        const DetailQuery& q, std::string_view what) {
-  out += "<p id=\"summary\">From the latest poll (";
-  out += Number(snapshot.self.last_success_timestamp_seconds);
-  out += " s since the epoch): <span id=\"matching-sockets\">" +
+  // A person reads the time; the epoch seconds stay in the JSON.
+  const std::string when = Rfc3339Utc(snapshot.self.last_success_timestamp_seconds);
+  out += "<p id=\"summary\">From the latest poll (<time id=\"poll-time\" datetime=\"" + when +
+         "\">" + when + "</time>): <span id=\"matching-sockets\">" +
          std::to_string(s.matching_sockets) + "</span> ";
   out += what;
   out += " sockets in <span id=\"matching-groups\">" + std::to_string(s.matching_groups) +

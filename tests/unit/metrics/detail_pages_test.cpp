@@ -198,5 +198,21 @@ TEST(DetailPages, LandingSummary) {
   EXPECT_TRUE(RenderLandingSummary(Snapshot{}, 50, true).empty());
 }
 
+// People read the poll's time in UTC; tools get the epoch seconds in the JSON.
+TEST(DetailPages, PollTimeIsUtcForPeopleAndSecondsForTools) {
+  Snapshot s = TwoPods();
+  s.self.last_success_timestamp_seconds = 1796409865.388;
+  const std::string html = RenderDetailPage(s, DetailPage::kCloseWait, Query(""), 50);
+  EXPECT_NE(html.find("<time id=\"poll-time\" datetime=\"2026-12-04T18:44:25Z\">"
+                      "2026-12-04T18:44:25Z</time>"),
+            std::string::npos)
+      << html;
+  const std::string json = RenderDetailPage(s, DetailPage::kCloseWait, Query("format=json"), 50);
+  EXPECT_NE(json.find("\"last_poll_timestamp_seconds\":1796409865.388"), std::string::npos) << json;
+  s.self.last_success_timestamp_seconds = 0;
+  EXPECT_NE(RenderDetailPage(s, DetailPage::kCloseWait, Query(""), 50).find(">never</time>"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace tcpstate
