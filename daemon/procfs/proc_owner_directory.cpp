@@ -46,6 +46,10 @@ constexpr size_t kSharedChecksPerPoll = 64;
 // poll >= target, for poll numbers that wrap (never more than a few polls
 // apart: entries not seen in a poll are dropped at its end).
 bool Reached(uint32_t poll, uint32_t target) { return static_cast<int32_t>(poll - target) >= 0; }
+// The same for a target kept modulo 2^31 (an InodeEntry's aux).
+bool Reached31(uint32_t poll, uint32_t target) {
+  return ((poll - target) & 0x7fffffffU) < (1U << 30);
+}
 
 bool ParsePid(const char* name, int32_t* pid) {
   const char* end = name + std::strlen(name);
@@ -87,7 +91,11 @@ std::string ProcOwnerDirectory::LabelFor(const std::string& comm) const {
 }
 
 void ProcOwnerDirectory::BeginPoll() {
+  // The parity bit tells "seen in this poll" only if every entry left was
+  // seen in the previous one.
+  if (!poll_ended_) DropUnseen();
   ++poll_;
+  poll_ended_ = false;
   // Re-check every owner still referenced: gone, or a new process behind a
   // reused pid, means its cached sockets must be looked up again.
   for (auto it = owners_.begin(); it != owners_.end();) {
@@ -127,12 +135,12 @@ std::optional<OwnerId> ProcOwnerDirectory::Lookup(uint32_t inode) {
   InodeEntry* entry = inodes_.Find(inode);
   if (entry == nullptr) return std::nullopt;
   if (entry->owner == kOwnerUnknown || entry->owner == kOwnerRetry) {
-    if (Reached(poll_, entry->aux)) return std::nullopt;
-    entry->last_seen = poll_;
+    if (Reached31(poll_, Aux(*entry))) return std::nullopt;
+    MarkSeen(*entry);
     return kOwnerUnknown;
   }
   // Never a removed owner: BeginPoll dropped their entries.
-  entry->last_seen = poll_;
+  MarkSeen(*entry);
   return entry->owner;
 }
 
@@ -184,7 +192,7 @@ bool ProcOwnerDirectory::InDump(uint32_t inode, const FlatHashSet<uint32_t>& wan
   if (wanted.contains(inode)) return true;
   ++stats_.cache_probes;
   const InodeEntry* entry = inodes_.Find(inode);
-  return entry != nullptr && entry->last_seen == poll_;
+  return entry != nullptr && SeenThisPoll(*entry);
 }
 
 const std::vector<uint64_t>& ProcOwnerDirectory::SeenFdsOf(OwnerId id) {
@@ -200,7 +208,7 @@ const std::vector<uint64_t>& ProcOwnerDirectory::SeenFdsOf(OwnerId id) {
     seen_index_.Clear();
     size_t used = 0;
     inodes_.ForEach([&](uint32_t, const InodeEntry& entry) {
-      if (entry.last_seen != poll_ || entry.owner >= kOwnerRetry) return;
+      if (!SeenThisPoll(entry) || entry.owner >= kOwnerRetry) return;
       auto [slot, added] = seen_index_.TryEmplace(entry.owner, kNoSeenFds);
       if (added) {
         auto owner = owners_.find(entry.owner);
@@ -215,7 +223,8 @@ const std::vector<uint64_t>& ProcOwnerDirectory::SeenFdsOf(OwnerId id) {
       }
       if (*slot == kNoSeenFds) return;
       std::vector<uint64_t>& words = seen_fds_[*slot];
-      if (entry.aux / 64 < words.size()) words[entry.aux / 64] |= uint64_t{1} << (entry.aux % 64);
+      const uint32_t fd = Aux(entry);
+      if (fd / 64 < words.size()) words[fd / 64] |= uint64_t{1} << (fd % 64);
     });
     // Bitmaps of owners gone since an earlier poll are not kept.
     seen_fds_.resize(used);
@@ -243,7 +252,7 @@ void ProcOwnerDirectory::Credit(OwnerId owner, uint32_t inode, uint32_t fd,
                                 FlatHashSet<uint32_t>& wanted) {
   InodeEntry* entry = inodes_.Find(inode);
   if (entry == nullptr) return;  // not in this dump
-  if (entry->owner == owner && entry->aux != fd) {
+  if (entry->owner == owner && Aux(*entry) != fd) {
     // Two fds of one process (dup): either may be closed and reused unseen.
     shared_.InsertOrAssign(inode, poll_);
   }
@@ -254,7 +263,7 @@ void ProcOwnerDirectory::Credit(OwnerId owner, uint32_t inode, uint32_t fd,
       // still holds it (a shared socket: fork, dup'ed by SCM_RIGHTS), stale if
       // the fd number was reused since (the socket was passed on and closed).
       const auto path =
-          proc_root_ / std::to_string(holder->second.info.pid) / "fd" / std::to_string(entry->aux);
+          proc_root_ / std::to_string(holder->second.info.pid) / "fd" / std::to_string(Aux(*entry));
       char link[64];
       const ssize_t n = ::readlink(path.c_str(), link, sizeof(link));
       ++stats_.fds_read;
@@ -268,9 +277,10 @@ void ProcOwnerDirectory::Credit(OwnerId owner, uint32_t inode, uint32_t fd,
       }
       if (n <= 0 && (errno == EACCES || errno == EPERM)) return;
       auto& table = holder->second.fds;
-      auto at = std::lower_bound(table.begin(), table.end(), entry->aux,
+      const uint32_t held_fd = Aux(*entry);
+      auto at = std::lower_bound(table.begin(), table.end(), held_fd,
                                  [](const FdEntry& e, uint32_t f) { return e.fd < f; });
-      if (at != table.end() && at->fd == entry->aux) {
+      if (at != table.end() && at->fd == held_fd) {
         if (n <= 0) {
           table.erase(at);
         } else {
@@ -278,7 +288,7 @@ void ProcOwnerDirectory::Credit(OwnerId owner, uint32_t inode, uint32_t fd,
           at->quiet = 0;
           if (is_socket && wanted.contains(now)) {  // the reused fd's new socket
             wanted.erase(now);
-            inodes_.InsertOrAssign(now, InodeEntry{holder->first, poll_, entry->aux});
+            inodes_.InsertOrAssign(now, Entry(holder->first, held_fd));
             entry = inodes_.Find(inode);  // the insertion may have moved it
           }
         }
@@ -286,16 +296,16 @@ void ProcOwnerDirectory::Credit(OwnerId owner, uint32_t inode, uint32_t fd,
     }
   }
   entry->owner = owner;
-  entry->aux = fd;
+  SetAux(*entry, fd);
 }
 
 void ProcOwnerDirectory::Uncredit(OwnerId owner, uint32_t inode, uint32_t fd) {
   InodeEntry* entry = inodes_.Find(inode);
-  if (entry == nullptr || entry->owner != owner || entry->aux != fd) return;
+  if (entry == nullptr || entry->owner != owner || Aux(*entry) != fd) return;
   const auto& table = owners_.at(owner).fds;
   for (const FdEntry& e : table) {  // dup: another fd of the owner may hold it
     if (e.inode == inode && e.fd != fd && e.fd != kGoneFd) {
-      entry->aux = e.fd;
+      SetAux(*entry, e.fd);
       return;
     }
   }
@@ -551,7 +561,7 @@ void ProcOwnerDirectory::SyncOwner(OwnerId id, FlatHashSet<uint32_t>& wanted, Sy
   }
   for (const Found& f : found) {
     wanted.erase(f.inode);
-    inodes_.InsertOrAssign(f.inode, InodeEntry{id, poll_, f.fd});
+    inodes_.InsertOrAssign(f.inode, Entry(id, f.fd));
   }
 }
 
@@ -606,7 +616,7 @@ void ProcOwnerDirectory::ScanProcess(int32_t pid, FlatHashSet<uint32_t>& wanted)
   const OwnerId owner = OwnerFor(pid, after->comm, after->start_time);
   for (const Found& f : found) {
     wanted.erase(f.inode);
-    inodes_.InsertOrAssign(f.inode, InodeEntry{owner, poll_, f.fd});
+    inodes_.InsertOrAssign(f.inode, Entry(owner, f.fd));
   }
   // Sockets in the dump cached for another process (inherited by fork,
   // received): checked once, so one that process gave up moves here.
@@ -668,7 +678,7 @@ void ProcOwnerDirectory::RevalidateShared(FlatHashSet<uint32_t>& wanted, size_t 
     if (now == 0) continue;
     if (wanted.contains(now)) {
       wanted.erase(now);
-      inodes_.InsertOrAssign(now, InodeEntry{id, poll_, fd});
+      inodes_.InsertOrAssign(now, Entry(id, fd));
     } else if (InDump(now, wanted)) {
       Credit(id, now, fd, wanted);
     }
@@ -757,9 +767,9 @@ void ProcOwnerDirectory::ScanForWanted(FlatHashSet<uint32_t>& wanted,
   // again every poll.
   wanted.ForEach([&](uint32_t inode) {
     if (retried.contains(inode)) {
-      inodes_.InsertOrAssign(inode, InodeEntry{kOwnerUnknown, poll_, poll_ + kNegativeRetryPolls});
+      inodes_.InsertOrAssign(inode, Entry(kOwnerUnknown, poll_ + kNegativeRetryPolls));
     } else {
-      inodes_.InsertOrAssign(inode, InodeEntry{kOwnerRetry, poll_, poll_ + 1});
+      inodes_.InsertOrAssign(inode, Entry(kOwnerRetry, poll_ + 1));
     }
   });
 }
@@ -806,19 +816,15 @@ void ProcOwnerDirectory::EndPoll() {
   // Also shrinks the cache when most of it went away. Sockets are counted
   // per owner in a small flat map (in cache), not with a look-up of owners_
   // per socket.
-  socket_counts_.Clear();
-  inodes_.EraseIf([this](uint32_t, const InodeEntry& entry) {
-    if (entry.last_seen != poll_) return true;
-    ++socket_counts_[entry.owner];
-    return false;
-  });
+  poll_ended_ = true;
+  DropUnseen();
   for (auto& [id, owner] : owners_) {
     const uint64_t* count = socket_counts_.Find(id);
     owner.sockets = count != nullptr ? *count : 0;
   }
   shared_.EraseIf([this](uint32_t inode, uint32_t) {
     const InodeEntry* entry = inodes_.Find(inode);
-    return entry == nullptr || entry->last_seen != poll_;
+    return entry == nullptr || !SeenThisPoll(*entry);
   });
   if (Stopping()) return;
   // A process that gave up its copy of a shared socket and reused the fd
@@ -858,7 +864,16 @@ std::optional<uint32_t> ProcOwnerDirectory::FdOf(uint32_t inode) const {
   if (entry == nullptr || entry->owner == kOwnerUnknown || entry->owner == kOwnerRetry) {
     return std::nullopt;
   }
-  return entry->aux;
+  return Aux(*entry);
+}
+
+void ProcOwnerDirectory::DropUnseen() {
+  socket_counts_.Clear();
+  inodes_.EraseIf([this](uint32_t, const InodeEntry& entry) {
+    if (!SeenThisPoll(entry)) return true;
+    ++socket_counts_[entry.owner];
+    return false;
+  });
 }
 
 const OwnerInfo& ProcOwnerDirectory::Owner(OwnerId id) const {

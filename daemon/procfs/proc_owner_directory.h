@@ -93,12 +93,30 @@ class ProcOwnerDirectory : public OwnerDirectory {
     uint32_t counted_poll = 0;   // info.open_fds is from this poll
     bool limit_read = false;     // info.max_fds was read (once per process)
   };
-  // 16 bytes a cached socket with its key (FlatHashMap slot).
+  // 12 bytes a cached socket with its key (FlatHashMap slot). Every entry
+  // EndPoll keeps was seen in that poll, so "seen in this poll" needs one
+  // bit: the poll number's parity when it was last seen (a poll that did not
+  // end is swept at the next BeginPoll). The other 31 bits: for an owned
+  // socket its fd (fds are < 2^31), for one not found the poll of the next
+  // search, modulo 2^31.
   struct InodeEntry {
-    OwnerId owner;       // kOwnerUnknown / kOwnerRetry: searched, not found
-    uint32_t last_seen;  // poll number (poll_)
-    uint32_t aux = 0;    // owned: the fd; not found: poll of the next search
+    OwnerId owner;      // kOwnerUnknown / kOwnerRetry: searched, not found
+    uint32_t word = 0;  // seen parity << 31 | aux
   };
+  static constexpr uint32_t kAuxMask = 0x7fffffffU;
+  static uint32_t Aux(const InodeEntry& e) { return e.word & kAuxMask; }
+  static void SetAux(InodeEntry& e, uint32_t aux) {
+    e.word = (e.word & ~kAuxMask) | (aux & kAuxMask);
+  }
+  bool SeenThisPoll(const InodeEntry& e) const { return (e.word >> 31) == (poll_ & 1U); }
+  void MarkSeen(InodeEntry& e) const { e.word = (e.word & kAuxMask) | ((poll_ & 1U) << 31); }
+  // An entry seen in this poll.
+  InodeEntry Entry(OwnerId owner, uint32_t aux) const {
+    return InodeEntry{owner, ((poll_ & 1U) << 31) | (aux & kAuxMask)};
+  }
+  // Drops the entries the poll did not see (EndPoll's sweep), counting the
+  // kept ones per owner.
+  void DropUnseen();
   // Searched once and not found: searched again at poll `aux` (with every
   // owner's table re-read) before it counts as unknown.
   static constexpr OwnerId kOwnerRetry = kOwnerUnknown - 1;
@@ -142,11 +160,17 @@ class ProcOwnerDirectory : public OwnerDirectory {
   int32_t self_pid_;
   // Wraps after 2^32 polls (13 years at 0.1 s): compared modulo 2^32.
   uint32_t poll_ = 0;
+  bool poll_ended_ = true;  // EndPoll ran for poll_
   OwnerId next_id_ = 0;
 
  public:
   // Tests: the id the next new owner is given (to reach the wrap-around).
   void set_next_owner_id_for_testing(OwnerId id) { next_id_ = id; }
+  // Tests: the poll number of a new directory (to reach its wrap-arounds).
+  void set_poll_for_testing(uint32_t poll) {
+    inodes_.Clear();
+    poll_ = poll;
+  }
 
  private:
   std::unordered_map<OwnerId, OwnerRecord> owners_;
@@ -158,7 +182,7 @@ class ProcOwnerDirectory : public OwnerDirectory {
   // aggregator maps them to kOwnerNone). A key 0 would still work: the map
   // keeps it beside its array.
   FlatHashMap<uint32_t, InodeEntry> inodes_;
-  static_assert(sizeof(decltype(inodes_)::Slot) == 16);
+  static_assert(sizeof(decltype(inodes_)::Slot) == 12);
   AttributionStats stats_;
   bool scan_denied_ = false;
   std::vector<uint64_t> scan_netns_;

@@ -461,6 +461,45 @@ TEST_F(ProcOwnerDirectoryTest, OneMissPerPollDoesNotReReadTheTables) {
   EXPECT_EQ(names.back(), "(unknown)");
 }
 
+// The cache keeps "seen in this poll" as the poll number's parity: a poll
+// that never reached EndPoll (a test, or a future early return) must not make
+// the entries it did not see look seen two polls later.
+TEST_F(ProcOwnerDirectoryTest, UnfinishedPollDoesNotMakeUnseenEntriesLookSeen) {
+  proc.AddProcess(100, "nginx", 1);
+  proc.AddSocketFd(100, 3, 1);
+  proc.AddSocketFd(100, 4, 2);
+  ProcOwnerDirectory dir(proc.root(), {});
+  Poll(dir, {1, 2});
+  ASSERT_EQ(dir.cached_sockets(), 2u);
+  dir.BeginPoll();  // shows socket 1 only, and does not end
+  ASSERT_TRUE(dir.Lookup(1).has_value());
+  Poll(dir, {1});
+  EXPECT_EQ(dir.cached_sockets(), 1u);  // 2 was in neither of the last two dumps
+}
+
+// A socket nobody holds is searched again one poll later, then after
+// kNegativeRetryPolls (10) polls, again twice. The cache keeps the poll of the next search
+// modulo 2^31: the schedule must hold across 2^31 and 2^32.
+TEST_F(ProcOwnerDirectoryTest, NegativeRetryScheduleSurvivesPollWrapArounds) {
+  for (const uint32_t start : {5U, 0x7ffffffaU, 0xfffffffaU}) {
+    SCOPED_TRACE(start);
+    FakeProc fake;
+    fake.AddProcess(100, "nginx", 1);
+    fake.AddSocketFd(100, 3, 1);
+    ProcOwnerDirectory dir(fake.root(), {});
+    dir.set_poll_for_testing(start);
+    std::vector<uint64_t> scans;
+    for (int i = 0; i < 24; ++i) {
+      Poll(dir, {1, 999});
+      scans.push_back(dir.stats().full_scans);
+    }
+    // Polls 1 and 2 search (a miss and its retry), then 12 and 13, 23 and 24.
+    const std::vector<uint64_t> expected = {1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                                            4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 6};
+    EXPECT_EQ(scans, expected);
+  }
+}
+
 // Regression: owner ids wrapped after 2^32 owners to 0 and handed out ids
 // still in use, so a long-lived process's sockets took the name of a new one.
 TEST_F(ProcOwnerDirectoryTest, WrappedOwnerIdsSkipOnesInUse) {
