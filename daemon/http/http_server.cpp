@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/html_escape.h"
 #include "http/basic_auth.h"
 #include "http/listen_address.h"
 #include "http/request_headers.h"
@@ -77,34 +78,6 @@ constexpr const char* kLandingHead = R"(<!DOCTYPE html>
 )";
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
-
-// The telemetry path in the landing page: validated printable ASCII
-// (ValidateTelemetryPath), but it may hold '&', '<' or '"'.
-std::string HtmlEscape(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 // /metrics before the first poll published: an empty body.
 std::shared_ptr<const Exposition> NothingPublished() {
@@ -481,6 +454,7 @@ class HttpServer::Session : public WaitingConnections::Entry,
     }
     if (path_ == "/") {
       const BuildInfo& build = GetBuildInfo();
+      // Validated printable ASCII (ValidateTelemetryPath), but it may hold & < or ".
       const std::string path = HtmlEscape(server_.telemetry_path_);
       page_ = kLandingHead;
       page_ += "<li><a href=\"" + path + "\">" + path + "</a>: the metrics</li>\n";

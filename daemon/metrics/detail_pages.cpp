@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/html_escape.h"
 #include "common/tcp_state.h"
 
 namespace tcpstate {
@@ -362,33 +363,6 @@ void AppendTimeWaitLimits(std::string& out, const std::vector<NamespaceTimeWait>
 }
 
 }  // namespace
-
-std::string HtmlEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string JsonString(std::string_view text) {
   std::string out = "\"";

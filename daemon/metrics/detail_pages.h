@@ -42,8 +42,6 @@ std::string RenderDetailPage(const Snapshot& snapshot, DetailPage page, const De
 // The landing page's fragment; `links`: whether the pages are on.
 std::string RenderLandingSummary(const Snapshot& snapshot, uint32_t top, bool links);
 
-// Escapes for HTML text and attribute values: & < > " '.
-std::string HtmlEscape(std::string_view text);
 // A JSON string literal, quotes included; every control character, '<', '>'
 // and '&' as \u escapes.
 std::string JsonString(std::string_view text);

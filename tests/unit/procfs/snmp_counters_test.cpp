@@ -66,7 +66,7 @@ TEST(SnmpTcp, MalformedInputIsAnError) {
   EXPECT_FALSE(ParseSnmpTcpCounters("").ok());
   std::string endless = "Tcp:";
   std::string values = "Tcp:";
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < 2000; ++i) {
     endless += " ActiveOpens";
     values += " 1";
   }
