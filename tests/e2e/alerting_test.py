@@ -42,7 +42,8 @@ It checks that:
      fds climb with its CLOSE_WAIT sockets, and its description says that they grow too;
   2b. a listener in the pod that never accepts (backlog 1) drops its clients' SYNs:
      TcpstateListenDropsPerPort reaches the webhook for that port, with the pod's labels;
-  2c. TcpstateTcpMemoryPressure (threshold lowered) fires and names the top holder;
+  2c. TcpstateTcpMemoryPressure (threshold lowered) fires and names the top holder, mem-hog in
+     the pod, which queues more bytes than the per-CPU reserves can hide from sockstat;
   3. after the leaker exits, the three alerts resolve and the webhook receives them with
      status "resolved" (and not before the leaker exits).
 
@@ -106,7 +107,8 @@ RENDER_CONFIG = "{ " + ", ".join([
     "ephemeralPortExhaustion+: { warning+: { 'for': '5s' }, critical+: { 'for': '5s' } }",
     "acceptQueueNearFull+: { 'for': '5s' }",
     "listenOverflows+: { window: '20s' }", "listenDropsPerPort+: { window: '20s' }",
-    # Any TCP memory in use on this node fires (its real use is far below 0.8 of tcp_mem).
+    # Any TCP memory in use on this node fires (its real use is far below 0.8 of tcp_mem);
+    # MEM_HOG makes sure there is some the node-wide counter shows.
     "tcpMemoryPressure+: { threshold: 1e-12, 'for': '5s' }",
     "exporterDown+: { 'for': '5s' }", "exporterAbsent+: { 'for': '5s' }",
     "exporterTargetsMissing+: { 'for': '5s' }", "exporterPollsFailing+: { 'for': '5s' }",
@@ -117,6 +119,53 @@ RENDER_CONFIG = "{ " + ", ".join([
 ]) + " }"
 # A process of the pod holding FD_HOG_OPEN of a soft RLIMIT_NOFILE of FD_HOG_LIMIT fds (87.5%,
 # above TcpstateFdUsageHigh's 0.8), one of them a listening socket so that it owns sockets.
+# A process of the pod that queues unread bytes on loopback connections until they exceed what
+# the per-CPU forward allocations may hide from /proc/net/sockstat (Linux 6.0+: each possible CPU
+# keeps up to net.core.mem_pcpu_rsv pages before they reach the node-wide counter), so that the
+# node's TCP memory in use reads above 0 and this process is the top holder.
+MEM_HOG_NAME = "mem-hog"
+MEM_HOG_PORT = 23480
+MEM_HOG_MAX_CONNS = 512
+MEM_HOG_CODE = r"""
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)
+want, max_conns = int(sys.argv[3]), int(sys.argv[4])
+srv = socket.socket()
+srv.bind(("127.0.0.1", int(sys.argv[2])))
+srv.listen(max_conns)
+held, queued, chunk = [], 0, b"m" * 65536
+while queued < want:
+    if len(held) >= 2 * max_conns:
+        sys.exit(f"queued only {queued} of {want} bytes on {max_conns} connections")
+    c = socket.create_connection(srv.getsockname())
+    s, _ = srv.accept()  # never read: the bytes stay in its receive and c's send queue
+    c.setblocking(False)
+    while True:
+        try:
+            queued += c.send(chunk)
+        except BlockingIOError:
+            break
+    held += [c, s]
+print("READY", queued, len(held) // 2, flush=True)
+sys.stdin.read()
+"""
+
+
+def pcpu_hidden_tcp_memory_bytes():
+    """The most TCP memory the per-CPU forward allocations can keep from sockstat's `mem`."""
+    try:
+        with open("/proc/sys/net/core/mem_pcpu_rsv", encoding="ascii") as f:
+            rsv_pages = int(f.read())
+    except FileNotFoundError:  # before Linux 6.0 every page reaches the counter
+        return 0
+    n_cpus = 0
+    with open("/sys/devices/system/cpu/possible", encoding="ascii") as f:
+        for part in f.read().strip().split(","):
+            lo, _, hi = part.partition("-")
+            n_cpus += int(hi or lo) - int(lo) + 1
+    return n_cpus * rsv_pages * os.sysconf("SC_PAGE_SIZE")
+
+
 FD_HOG_NAME = "fd-hog"
 FD_HOG_PORT = 23460
 FD_HOG_LIMIT = 64
@@ -608,10 +657,31 @@ def check_listen_drops_alert(h, pod):
     log(f"webhook got TcpstateListenDropsPerPort firing for port {port}: {annotations['summary']}")
 
 
+def start_mem_hog(h, pod):
+    """Starts mem-hog in the pod before the stack, so that TcpstateTcpMemoryPressure, which any
+    use fires, names it from its first evaluation on."""
+    want = pcpu_hidden_tcp_memory_bytes() + (1 << 20)
+    hog = h.spawn(MEM_HOG_NAME, [sys.executable, "-c", MEM_HOG_CODE, MEM_HOG_NAME,
+                                 str(MEM_HOG_PORT), str(want), str(MEM_HOG_MAX_CONNS)],
+                  stdin=subprocess.PIPE, pod=pod)
+    path = os.path.join(h.tmp, f"{MEM_HOG_NAME}.log")
+
+    def ready():
+        if hog.poll() is not None:
+            raise AssertionError(f"mem-hog exited with {hog.returncode}:\n{h.tail(path)}")
+        return os.path.exists(path) and "READY" in open(path, encoding="utf-8").read()
+
+    wait_for(ready, 30, "mem-hog READY", interval=0.2)
+    _, queued, conns = h.tail(path, 1).split()
+    log(f"mem-hog (pid {hog.pid}): {queued} B queued on {conns} connections; the per-CPU "
+        f"reserves may hide {want - (1 << 20)} B")
+
+
 def check_tcp_memory_alert(h):
     """TcpstateTcpMemoryPressure (threshold lowered to fire on any use) reaches the webhook
     for the node's namespace, whose tcp_mem the exporter reads through pid 1, and names the
-    process with the most queued bytes, one the real Prometheus has a queue-bytes series of."""
+    process with the most queued bytes: mem-hog in the pod, which queues more than the per-CPU
+    reserves can hide from the node-wide counter."""
     def fired():
         h.check_alive()
         return [ev for ev in h.hook_events() if ev[2] == "firing"
@@ -622,6 +692,8 @@ def check_tcp_memory_alert(h):
     description = events[0][4].get("description", "")
     m = re.search(r"Top holder: (.+?)( in pod \S+)? with \S+ queued\.", description)
     assert m, description
+    assert m.group(1) == MEM_HOG_NAME and m.group(2) == f" in pod {POD_NAMESPACE}/{POD_NAME}", \
+        description
     top = h.query(f'tcpstate_process_queue_bytes{{process="{m.group(1)}"}}')
     assert top, (m.group(1), description)
     log(f"webhook got TcpstateTcpMemoryPressure firing: top holder {m.group(1)!r}")
@@ -884,6 +956,7 @@ def main():
                 prom_cfg, am_cfg = write_configs(h, rules, kubelet_logs)
                 pod.create()
                 log(f"simulated {pod.describe()}")
+                start_mem_hog(h, pod)
                 start_stack(h, exporter, prom_cfg, am_cfg)
                 leaker = start_leaker(h, pod)
                 t_leak = time.monotonic()
