@@ -15,10 +15,13 @@ namespace {
 // where freed memory is not always returned.
 constexpr size_t kMmapBytes = 64 * 1024;
 
-// Arrays of whole huge pages are aligned to them and offered to transparent
-// huge pages: a look-up lands on a random slot, so with 4 KiB pages every
-// look-up in a table of 100,000 sockets also misses the TLB (a two-level walk
-// under a hypervisor) after the socket dump has flushed it.
+// Arrays of a huge page or more are aligned to one and their whole huge
+// pages offered to transparent huge pages: a look-up lands on a random slot,
+// so with 4 KiB pages every look-up in a table of 100,000 sockets also misses
+// the TLB (a two-level walk under a hypervisor) after the socket dump has
+// flushed it. The tail after the last whole huge page keeps small pages, so
+// an array of 12-byte slots (3 MiB at 262,144) backs no memory it does not
+// touch.
 constexpr size_t kHugePage = 2 * 1024 * 1024;
 
 void* MapHugeAligned(size_t bytes) {
@@ -32,14 +35,15 @@ void* MapHugeAligned(size_t bytes) {
   if (end > aligned + bytes)
     ::munmap(reinterpret_cast<void*>(aligned + bytes), end - aligned - bytes);
   void* memory = reinterpret_cast<void*>(aligned);
-  ::madvise(memory, bytes, MADV_HUGEPAGE);  // a hint: without THP, plain pages
+  // A hint: without THP, plain pages.
+  ::madvise(memory, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
   return memory;
 }
 
 }  // namespace
 
 void* AllocateZeroed(size_t bytes) {
-  if (bytes >= kHugePage && bytes % kHugePage == 0) return MapHugeAligned(bytes);
+  if (bytes >= kHugePage) return MapHugeAligned(bytes);
   if (bytes >= kMmapBytes) {
     void* memory =
         ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
