@@ -35,12 +35,27 @@ class CloseWaitTracker {
 
  private:
   // One table for the latest committed poll and the attempt under way (a
-  // socket usually sits in both): 24 bytes a slot with its cookie.
+  // socket usually sits in both): 16 bytes a slot with its cookie, so 250,000
+  // tracked sockets take 8 MiB (2^19 slots) where a 24-byte slot took 12.
+  // The monotonic clock's milliseconds fit in 62 bits (146 million years), so
+  // the two flags take the top bits of the first-seen time.
   struct Entry {
-    int64_t first_seen_ms;
-    bool committed;  // seen by the latest committed poll
-    bool observed;   // observed and kept by the attempt under way
+    uint64_t word = 0;
+
+    static constexpr uint64_t kCommitted = uint64_t{1} << 63;  // seen by the latest committed poll
+    static constexpr uint64_t kObserved = uint64_t{1} << 62;   // observed, kept by the attempt
+    static constexpr uint64_t kTimeMask = kObserved - 1;
+
+    static Entry FirstSeen(int64_t now_ms) {
+      return Entry{(static_cast<uint64_t>(now_ms) & kTimeMask) | kObserved};
+    }
+    int64_t first_seen_ms() const { return static_cast<int64_t>(word & kTimeMask); }
+    bool committed() const { return (word & kCommitted) != 0; }
+    bool observed() const { return (word & kObserved) != 0; }
+    void set_observed(bool on) { word = on ? word | kObserved : word & ~kObserved; }
+    void set_committed() { word |= kCommitted; }
   };
+  static_assert(sizeof(FlatHashMap<uint64_t, Entry>::Slot) == 16);
 
   uint32_t max_tracked_;
   uint64_t untracked_ = 0;

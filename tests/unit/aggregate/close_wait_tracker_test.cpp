@@ -63,6 +63,35 @@ TEST(CloseWaitTrackerTest, AgeCountsFromTheFirstPoll) {
   tracker.Commit();
 }
 
+// The two flags share the first-seen time's word: the largest time the
+// monotonic clock can reach in 62 bits, and times with either top bit's
+// neighbour set, come back exact whatever the flags are.
+TEST(CloseWaitTrackerTest, FlagsNeverChangeTheFirstSeenTime) {
+  constexpr int64_t kLatest = (int64_t{1} << 62) - 1;
+  constexpr int64_t kBit61 = int64_t{1} << 61;
+  CloseWaitTracker tracker(100);
+  tracker.Begin();
+  EXPECT_EQ(tracker.Observe(1, kLatest), kLatest);
+  EXPECT_EQ(tracker.Observe(2, kBit61), kBit61);
+  EXPECT_EQ(tracker.Observe(3, 0), 0);
+  tracker.Commit();
+  for (int poll = 0; poll < 3; ++poll) {  // committed and observed in turn
+    tracker.Begin();
+    EXPECT_EQ(tracker.Observe(1, kLatest), kLatest);
+    EXPECT_EQ(tracker.Observe(2, kLatest), kBit61);
+    EXPECT_EQ(tracker.Observe(3, kLatest), 0);
+    EXPECT_EQ(tracker.Observe(3, kLatest), 0);  // twice in one dump
+    tracker.Commit();
+  }
+  EXPECT_EQ(tracker.tracked(), 3u);
+  tracker.Begin();
+  EXPECT_EQ(tracker.Observe(2, 5), kBit61);
+  tracker.Begin();  // the attempt is abandoned: 2 keeps its committed age
+  EXPECT_EQ(tracker.Observe(2, 6), kBit61);
+  tracker.Commit();
+  EXPECT_EQ(tracker.tracked(), 1u);
+}
+
 TEST(CloseWaitTrackerTest, AbandonedAttemptLeavesNoTrace) {
   CloseWaitTracker tracker(100);
   tracker.Begin();
