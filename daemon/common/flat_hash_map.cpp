@@ -13,7 +13,7 @@ namespace {
 // kernel at once. Through malloc, a freed array of this size would raise
 // glibc's dynamic mmap threshold and the next ones would come from the heap,
 // where freed memory is not always returned.
-constexpr size_t kMmapBytes = 64 * 1024;
+constexpr size_t kMmapBytes = size_t{64} * 1024;
 
 // Arrays of a huge page or more are aligned to one and their whole huge
 // pages offered to transparent huge pages: a look-up lands on a random slot,
@@ -22,7 +22,7 @@ constexpr size_t kMmapBytes = 64 * 1024;
 // flushed it. The tail after the last whole huge page keeps small pages, so
 // an array of 12-byte slots (3 MiB at 262,144) backs no memory it does not
 // touch.
-constexpr size_t kHugePage = 2 * 1024 * 1024;
+constexpr size_t kHugePage = size_t{2} * 1024 * 1024;
 
 void* MapHugeAligned(size_t bytes) {
   void* raw = ::mmap(nullptr, bytes + kHugePage, PROT_READ | PROT_WRITE,
